@@ -1,0 +1,205 @@
+"""The retrieval path: embed, authorized search, decrypt, scan, mask, assemble."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from securerag.authz import Authorizer, ReadFilter, apply_read_filter
+from securerag.crypto.aead import Aead, DataKey
+from securerag.crypto.binding import chunk_aad, document_aad
+from securerag.crypto.keyring import Keyring
+from securerag.db import tenant_transaction
+from securerag.errors import DecryptionError, InvalidInput
+from securerag.memory import MemoryEntry, MemoryStore
+from securerag.models import Action, DocumentAttrs, Level, ScanResult
+from securerag.protocols import Embedder, Scanner
+from securerag.tenants import TenantRef
+
+from securerag.retrieval.context import ChunkHit, assemble_context
+from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
+
+_log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 4_000
+MAX_K = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalResult:
+    """What one retrieval returns (the interface.md body, plus how it was planned)."""
+
+    chunks: list[ChunkHit]
+    context: str
+    memory: list[MemoryEntry]
+    withheld: int
+    plan: Plan
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `POST /v1/retrieve` body of interface.md."""
+        return {
+            "chunks": [
+                {
+                    "chunk_id": h.chunk_id, "document_id": h.document_id,
+                    "collection": h.collection, "title": h.title,
+                    "classification": h.classification, "score": h.score, "text": h.text,
+                    "injection": {"score": h.injection.score, "action": h.injection.action.label,
+                                  "reasons": list(h.injection.reasons)},
+                }
+                for h in self.chunks
+            ],
+            "context": self.context,
+            "memory": [
+                {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat(),
+                 "expires_at": m.expires_at.isoformat() if m.expires_at else None}
+                for m in self.memory
+            ],
+            "withheld": self.withheld,
+        }
+
+
+def mask_pii(text: str, spans: Sequence[Sequence[Any]]) -> str:
+    """Replace personal-data spans with `[KIND]` placeholders."""
+    out, pos = [], 0
+    for start, end, kind in sorted(spans, key=lambda s: int(s[0])):
+        if start < pos:
+            continue
+        out += [text[pos:start], f"[{str(kind).upper()}]"]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+class Retriever:
+    """Answers one user's query with the chunks that user may read."""
+
+    def __init__(
+        self,
+        *,
+        embedder: Embedder,
+        scanner: Scanner,
+        keyring: Keyring,
+        authorizer: Authorizer,
+        memory: MemoryStore,
+        search: VectorSearch | None = None,
+    ) -> None:
+        self._embedder = embedder
+        self._scanner = scanner
+        self._keyring = keyring
+        self._authorizer = authorizer
+        self._memory = memory
+        self._search = search or VectorSearch()
+
+    def retrieve(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant: TenantRef,
+        user: str,
+        query: str,
+        *,
+        k: int = 5,
+        session_id: str | None = None,
+    ) -> RetrievalResult:
+        """The k nearest readable chunks for `query`, scanned, with the assembled context."""
+        if not query.strip():
+            raise InvalidInput("the query is empty")
+        if len(query) > MAX_QUERY_CHARS:
+            raise InvalidInput(f"the query is longer than {MAX_QUERY_CHARS} characters")
+        if not 1 <= k <= MAX_K:
+            raise InvalidInput(f"k must be between 1 and {MAX_K}")
+        vector = self._embedder.embed([query])[0]
+        # One snapshot: the policy version, the rows it filters and their keys agree.
+        with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
+            grants = self._authorizer.grants(tx, tenant, user)
+            apply_read_filter(tx, grants.read)
+            found = self._search.search(tx, tenant.id, grants.read, vector, k)
+            titles, keys = self._documents(tx, tenant.id, found.rows)
+            memory = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []
+        hits: list[ChunkHit] = []
+        withheld = 0
+        for row in found.rows:
+            opened = self._open(tenant, grants.read, row, keys, unmask=grants.pii)
+            if opened is None:
+                continue
+            text, scan = opened
+            if scan.action == Action.WITHHOLD:
+                withheld += 1
+                continue
+            hits.append(ChunkHit(
+                chunk_id=str(row.id), document_id=str(row.document_id), collection=row.collection,
+                title=titles.get(row.document_id, ""), classification=Level(row.classification).label,
+                ordinal=row.ordinal, score=round(1.0 - row.distance, 6), text=text, injection=scan,
+            ))
+        return RetrievalResult(
+            chunks=hits, context=assemble_context(hits, memory), memory=memory,
+            withheld=withheld, plan=found.plan,
+        )
+
+    def _documents(
+        self, conn: psycopg.Connection[Any], tenant_id: int, rows: Sequence[ChunkRow]
+    ) -> tuple[dict[Any, str], dict[Any, DataKey]]:
+        if not rows:
+            return {}, {}
+        docs = conn.execute(
+            "SELECT id, key_id, sealed_meta FROM securerag.documents"
+            " WHERE tenant_id = %s AND id = ANY(%s)",
+            (tenant_id, list({r.document_id for r in rows})),
+        ).fetchall()
+        keys = self._keyring.keys(conn, tenant_id, {d[1] for d in docs})
+        titles: dict[Any, str] = {}
+        by_doc: dict[Any, DataKey] = {}
+        for doc_id, key_id, sealed_meta in docs:
+            key = keys.get(key_id)
+            if key is None:
+                continue
+            by_doc[doc_id] = key
+            try:
+                meta = Aead(key).open(bytes(sealed_meta),
+                                      aad=document_aad(tenant_id=tenant_id, document_id=doc_id))
+                titles[doc_id] = str(json.loads(meta)["title"])
+            except DecryptionError:
+                _log.warning("document metadata failed authentication", extra={"document_id": str(doc_id)})
+        return titles, by_doc
+
+    def _open(
+        self,
+        tenant: TenantRef,
+        read: ReadFilter,
+        row: ChunkRow,
+        keys: dict[Any, DataKey],
+        *,
+        unmask: bool,
+    ) -> tuple[str, ScanResult] | None:
+        attrs = DocumentAttrs(tenant.name, row.collection, Level(row.classification), tuple(row.acl))
+        # Tripwire: the database already filtered; a row that fails here means a bug.
+        if not read.allows(attrs):
+            _log.error("authorization tripwire: a row outside the reader's filter was returned",
+                       extra={"chunk_id": str(row.id)})
+            return None
+        key = keys.get(row.document_id)
+        try:
+            if key is None:
+                raise DecryptionError()
+            payload = json.loads(Aead(key).open(row.sealed, aad=chunk_aad(
+                tenant_id=tenant.id, document_id=row.document_id, chunk_id=row.id,
+                ordinal=row.ordinal, collection=row.collection, classification=row.classification,
+                acl=row.acl,
+            )))
+        except DecryptionError:
+            # Fail closed: a chunk that does not authenticate is never shown.
+            _log.warning("chunk failed authentication", extra={"chunk_id": str(row.id)})
+            return None
+        text = str(payload["text"])
+        if row.scanner_version < self._scanner.version:
+            scan = self._scanner.scan(text)
+        else:
+            score = float(row.scan_score)
+            scan = ScanResult(score, self._scanner.action_for(score), tuple(row.scan_reasons))
+        if not unmask and payload.get("pii"):
+            text = mask_pii(text, payload["pii"])
+        return text, scan

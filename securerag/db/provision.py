@@ -1,0 +1,54 @@
+"""`securerag init`: create or migrate the database and prepare the query role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from securerag.config import Settings
+from securerag.db import migrate
+from securerag.db.checks import check_query_role
+from securerag.db.database import APP_ROLE, Database, app_role_password
+from securerag.protocols import KeyProvider
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    """What `initialize` found and did."""
+
+    revision_before: str | None
+    revision_after: str
+    embedded: bool
+
+
+def initialize(settings: Settings, keys: KeyProvider) -> tuple[Database, InitReport]:
+    """Migrate to the newest schema, set the query role's password, check the role.
+
+    Idempotent and safe to run from several processes at once.
+    """
+    db = Database.from_settings(settings, keys)
+    with db.connect_admin() as conn:
+        before = migrate.current_revision(conn)
+    migrate.upgrade(db)
+    if settings.app_database_url is None:
+        with db.connect_admin() as conn:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                    sql.Identifier(APP_ROLE), sql.Literal(app_role_password(keys))
+                )
+            )
+    with db.connect() as conn:
+        check_query_role(conn)
+        after = migrate.current_revision(conn)
+    assert after is not None
+    return db, InitReport(revision_before=before, revision_after=after, embedded=settings.embedded)
+
+
+def open_database(settings: Settings, keys: KeyProvider) -> Database:
+    """Reach an initialised database; raise `NotInitialized` or `ConfigError` otherwise."""
+    db = Database.from_settings(settings, keys)
+    with db.connect() as conn:
+        migrate.require_current(conn)
+        check_query_role(conn)
+    return db

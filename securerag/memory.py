@@ -1,0 +1,199 @@
+"""Session memory: entries sealed under a per-session key, scoped to
+(tenant, user, session id), with a time to live.
+
+Isolation is enforced twice: every query names the user and session, and the
+row-level security policies admit only rows of the user set in the
+transaction. Another user asking for the same session id sees an empty
+session. Expired entries are never returned; deleting a session destroys its
+key, so its ciphertext can no longer be read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import psycopg
+
+from securerag.crypto.aead import Aead, DataKey, sealed_key_id
+from securerag.crypto.binding import memory_aad
+from securerag.crypto.keyring import Keyring
+from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
+
+Role = Literal["user", "assistant"]
+Clock = Callable[[], datetime]
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+MAX_CONTENT_CHARS = 32_000
+MAX_TTL_SECONDS = 366 * 86_400
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def validate_session_id(session_id: str) -> str:
+    """Return `session_id` if it is 1-128 letters, digits, '.', '_', ':' or '-'."""
+    if not _SESSION_ID.fullmatch(session_id):
+        raise InvalidInput("session id must be 1-128 letters, digits, '.', '_', ':' or '-'")
+    return session_id
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEntry:
+    """One remembered turn."""
+
+    role: Role
+    content: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryLimits:
+    """Quotas per session."""
+
+    max_entries: int = 1_000
+    max_bytes: int = 2_000_000
+
+
+class MemoryStore:
+    """Reads and writes session memory inside the caller's tenant transaction (user set)."""
+
+    def __init__(
+        self,
+        keyring: Keyring,
+        *,
+        default_ttl_seconds: int | None = 86_400,
+        limits: MemoryLimits | None = None,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._keyring = keyring
+        self._default_ttl = default_ttl_seconds
+        self._limits = limits or MemoryLimits()
+        self._clock = clock
+
+    def append(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant_id: int,
+        user: str,
+        session_id: str,
+        *,
+        role: Role,
+        content: str,
+        ttl_seconds: int | None = None,
+    ) -> MemoryEntry:
+        """Seal and store one entry; `ttl_seconds=None` uses the default TTL."""
+        validate_session_id(session_id)
+        if role not in ("user", "assistant"):
+            raise InvalidInput("role must be 'user' or 'assistant'")
+        if len(content) > MAX_CONTENT_CHARS:
+            raise InvalidInput(f"content longer than {MAX_CONTENT_CHARS} characters")
+        ttl = self._default_ttl if ttl_seconds is None else ttl_seconds
+        if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
+            raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        key = self._session_key(conn, tenant_id, user, session_id)
+        now = self._clock()
+        expires = None if ttl is None else now + timedelta(seconds=ttl)
+        self._check_quota(conn, tenant_id, user, session_id, now, len(content.encode()))
+        entry_id = uuid.uuid4()
+        sealed = Aead(key).seal(
+            json.dumps({"content": content}).encode(),
+            aad=memory_aad(tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id,
+                           role=role),
+        )
+        conn.execute(
+            "INSERT INTO securerag.memory_entries"
+            " (tenant_id, id, user_name, session_id, role, sealed, created_at, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (tenant_id, entry_id, user, session_id, role, sealed, now, expires),
+        )
+        return MemoryEntry(role=role, content=content, created_at=now, expires_at=expires)
+
+    def _check_quota(self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str,
+                     now: datetime, adding: int) -> None:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM securerag.memory_entries"
+            " WHERE tenant_id = %s AND user_name = %s AND session_id = %s"
+            " AND (expires_at IS NULL OR expires_at > %s)",
+            (tenant_id, user, session_id, now),
+        ).fetchone()
+        assert row is not None
+        if row[0] + 1 > self._limits.max_entries or row[1] + adding > self._limits.max_bytes:
+            raise QuotaExceeded(
+                f"session memory is full ({self._limits.max_entries} entries or "
+                f"{self._limits.max_bytes} bytes); delete the session or let entries expire"
+            )
+
+    def _session_key(
+        self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str
+    ) -> DataKey:
+        conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('securerag.memory'), hashtext(%s))",
+            (f"{tenant_id}\x1f{user}\x1f{session_id}",),
+        )
+        row = conn.execute(
+            "SELECT key_id FROM securerag.memory_sessions"
+            " WHERE tenant_id = %s AND user_name = %s AND session_id = %s",
+            (tenant_id, user, session_id),
+        ).fetchone()
+        if row is not None:
+            keys = self._keyring.keys(conn, tenant_id, [row[0]])
+            if row[0] in keys:
+                return keys[row[0]]
+            raise DecryptionError()
+        key = self._keyring.create_key(conn, tenant_id, "session", ref=session_id, owner=user)
+        conn.execute(
+            "INSERT INTO securerag.memory_sessions (tenant_id, user_name, session_id, key_id)"
+            " VALUES (%s, %s, %s, %s)",
+            (tenant_id, user, session_id, key.id),
+        )
+        return key
+
+    def entries(
+        self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str
+    ) -> list[MemoryEntry]:
+        """The session's live entries, oldest first (empty for anyone but its owner)."""
+        validate_session_id(session_id)
+        rows = conn.execute(
+            "SELECT e.id, e.role, e.sealed, e.created_at, e.expires_at"
+            "  FROM securerag.memory_entries e"
+            " WHERE e.tenant_id = %s AND e.user_name = %s AND e.session_id = %s"
+            "   AND (e.expires_at IS NULL OR e.expires_at > %s)"
+            " ORDER BY e.seq",
+            (tenant_id, user, session_id, self._clock()),
+        ).fetchall()
+        if not rows:
+            return []
+        keys = self._keyring.keys(conn, tenant_id, {sealed_key_id(bytes(r[2])) for r in rows})
+        out: list[MemoryEntry] = []
+        for entry_id, role, sealed, created, expires in rows:
+            key = keys.get(sealed_key_id(bytes(sealed)))
+            if key is None:
+                raise DecryptionError()
+            plain = Aead(key).open(bytes(sealed), aad=memory_aad(
+                tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role))
+            out.append(MemoryEntry(role=role, content=json.loads(plain)["content"],
+                                   created_at=created, expires_at=expires))
+        return out
+
+    def delete_session(
+        self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str
+    ) -> bool:
+        """Delete the session's entries and destroy its key; False if there was none."""
+        validate_session_id(session_id)
+        row = conn.execute(
+            "DELETE FROM securerag.memory_sessions"
+            " WHERE tenant_id = %s AND user_name = %s AND session_id = %s RETURNING key_id",
+            (tenant_id, user, session_id),
+        ).fetchone()
+        if row is None:
+            return False
+        self._keyring.destroy(conn, tenant_id, [row[0]])
+        return True

@@ -1,0 +1,93 @@
+"""The long-lived services of one process, built once from `Settings`.
+
+The CLI builds one per command, the API one per application (in its
+lifespan). The embedding model loads on first use only, so commands that do
+not embed start fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+import psycopg
+
+from securerag.apikeys import ApiKeys
+from securerag.audit import AuditLog
+from securerag.authz import Authorizer
+from securerag.config import Settings
+from securerag.crypto.keyring import Keyring
+from securerag.crypto.master import load_key_provider
+from securerag.db import Database, open_database
+from securerag.ingestion import Ingestor, RuleScanner, SentenceTransformerEmbedder
+from securerag.memory import MemoryStore
+from securerag.protocols import Embedder, KeyProvider, Scanner
+from securerag.retrieval import Retriever, VectorSearch
+
+EMBEDDING_DIMENSION = 384
+"""The schema stores vector(384)."""
+
+
+class Runtime:
+    """Keys, database, authorizer, scanner, embedder, and the pipelines over them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        keys: KeyProvider | None = None,
+        db: Database | None = None,
+        embedder: Embedder | None = None,
+        scanner: Scanner | None = None,
+        search: VectorSearch | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = keys or load_key_provider(settings)
+        self.db = db or open_database(settings, self.keys)
+        self.keyring = Keyring(self.keys)
+        self.audit = AuditLog(self.keys)
+        self.api_keys = ApiKeys(self.keys)
+        self.authorizer = Authorizer()
+        self.scanner: Scanner = scanner or RuleScanner(
+            flag_threshold=settings.flag_threshold, withhold_threshold=settings.withhold_threshold
+        )
+        self.search = search or VectorSearch()
+        self.memory = MemoryStore(self.keyring, default_ttl_seconds=settings.memory_default_ttl_seconds)
+        self._embedder = embedder
+        self._embedder_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Runtime(db={self.db!r})"
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        with self._embedder_lock:
+            if self._embedder is None:
+                embedder = SentenceTransformerEmbedder(self.settings.embedder)
+                if embedder.dimension != EMBEDDING_DIMENSION:
+                    from securerag.errors import ConfigError
+
+                    raise ConfigError(
+                        f"SECURERAG_EMBEDDER produces {embedder.dimension}-dimensional vectors; "
+                        f"the schema stores {EMBEDDING_DIMENSION}"
+                    )
+                self._embedder = embedder
+            return self._embedder
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        """The ingestion pipeline."""
+        return Ingestor(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring,
+                        audit=self.audit)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        """The retrieval pipeline."""
+        return Retriever(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring,
+                         authorizer=self.authorizer, memory=self.memory, search=self.search)
+
+    def connect(self) -> psycopg.Connection[Any]:
+        """A query-role connection."""
+        return self.db.connect()
