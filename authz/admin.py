@@ -13,14 +13,13 @@ from typing import Any
 import psycopg
 
 from securerag.audit import AuditLog
-from securerag.db import tenant_transaction
-from securerag.errors import AccessDenied
-from securerag.tenants import TenantRef
-
 from securerag.authz import store
 from securerag.authz.authorizer import Authorizer
 from securerag.authz.compiler import build_policy, unique
 from securerag.authz.policy import PolicyLine
+from securerag.db import tenant_transaction
+from securerag.errors import AccessDenied
+from securerag.tenants import TenantRef
 
 
 def authorize_admin(
@@ -81,8 +80,13 @@ def add_lines(
     _, existing = store.load_lines(conn, tenant.id)
     build_policy(tenant.name, unique([*existing, *lines]))
     added = store.insert_lines(conn, tenant.id, lines)
-    audit.append(conn, tenant.id, actor=actor, action="policy.add",
-                 detail={"lines": [line.csv() for line in lines], "changed": added})
+    audit.append(
+        conn,
+        tenant.id,
+        actor=actor,
+        action="policy.add",
+        detail={"lines": [line.csv() for line in lines], "changed": added},
+    )
     return added
 
 
@@ -97,8 +101,13 @@ def remove_lines(
     """Remove policy lines in the caller's admin transaction; the number removed."""
     store.lock_policy(conn, tenant.id)
     removed = store.delete_lines(conn, tenant.id, lines)
-    audit.append(conn, tenant.id, actor=actor, action="policy.remove",
-                 detail={"lines": [line.csv() for line in lines], "changed": removed})
+    audit.append(
+        conn,
+        tenant.id,
+        actor=actor,
+        action="policy.remove",
+        detail={"lines": [line.csv() for line in lines], "changed": removed},
+    )
     return removed
 
 

@@ -14,14 +14,13 @@ from typing import Any
 
 import psycopg
 
+from securerag.authz import store
+from securerag.authz.compiler import Grants, ReadFilter, TenantPolicy
+from securerag.authz.decision import CasbinDecider
 from securerag.db import set_settings
 from securerag.errors import AccessDenied
 from securerag.models import DocumentAttrs
 from securerag.tenants import TenantRef
-
-from securerag.authz import store
-from securerag.authz.compiler import Grants, ReadFilter, TenantPolicy
-from securerag.authz.decision import CasbinDecider
 
 _GRANTS_PER_TENANT = 1024
 

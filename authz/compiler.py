@@ -19,10 +19,9 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from securerag.authz.policy import Permission, PolicyLine, RoleGrant
 from securerag.errors import PolicyError
 from securerag.models import DocumentAttrs, Level
-
-from securerag.authz.policy import Permission, PolicyLine, RoleGrant
 
 MAX_ROLE_DEPTH = 32
 """Longest chain of nested roles a policy may contain (checked when it is loaded)."""

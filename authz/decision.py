@@ -16,10 +16,9 @@ import casbin
 from casbin.persist.adapter_filtered import FilteredAdapter
 from casbin.rbac.default_role_manager.role_manager import DomainManager
 
-from securerag.models import DocumentAttrs, Level
-
 from securerag.authz.compiler import MAX_ROLE_DEPTH
 from securerag.authz.policy import PolicyLine, RoleGrant
+from securerag.models import DocumentAttrs, Level
 
 _MODEL_TEXT = resources.files("securerag.authz").joinpath("model.conf").read_text()
 _DENY_ONLY = "!some(where (p_eft == deny))"
@@ -31,7 +30,7 @@ def _clearance_covers(requested: str, granted: str) -> bool:
     if not (requested.startswith(prefix) and granted.startswith(prefix)):
         return False
     try:
-        return Level.parse(requested[len(prefix):]) <= Level.parse(granted[len(prefix):])
+        return Level.parse(requested[len(prefix) :]) <= Level.parse(granted[len(prefix) :])
     except Exception:
         return False
 
@@ -48,7 +47,7 @@ class LinesAdapter(FilteredAdapter):  # type: ignore[misc]
     def load_policy(self, model: Any) -> None:
         self.load_filtered_policy(model, None)
 
-    def load_filtered_policy(self, model: Any, filter: Any) -> None:  # noqa: A002 - Casbin's name
+    def load_filtered_policy(self, model: Any, filter: Any) -> None:
         for line in self._lines:
             ptype = "g" if isinstance(line, RoleGrant) else "p"
             model.add_policy(ptype, ptype, list(line.fields))

@@ -124,17 +124,16 @@ def parse_fields(fields: list[str], *, tenant: str) -> PolicyLine:
         validate_glob(line.argument)
         expected_act = "read"
     elif obj.startswith("clearance:"):
-        line = Permission(subject, line_tenant, f"clearance:{Level.parse(line.argument).label}", act,
-                          line.effect)
+        line = Permission(
+            subject, line_tenant, f"clearance:{Level.parse(line.argument).label}", act, line.effect
+        )
         expected_act = "read"
     elif obj == "pii":
         expected_act = "read"
     elif obj == "admin":
         expected_act = "write"
     else:
-        raise InvalidInput(
-            f"unknown object {obj!r}: expected collection:GLOB, clearance:LEVEL, pii or admin"
-        )
+        raise InvalidInput(f"unknown object {obj!r}: expected collection:GLOB, clearance:LEVEL, pii or admin")
     if act != expected_act:
         raise InvalidInput(f"{line.kind} lines take the action {expected_act!r}, not {act!r}")
     if effect == "deny" and line.kind != "collection":

@@ -23,13 +23,10 @@ def load_lines(conn: psycopg.Connection[Any], tenant_id: int) -> tuple[int, list
     least as new as the version, so a cache keyed on it can reload needlessly
     but never serve lines older than the version it claims.
     """
-    row = conn.execute(
-        "SELECT policy_version FROM securerag.tenants WHERE id = %s", (tenant_id,)
-    ).fetchone()
+    row = conn.execute("SELECT policy_version FROM securerag.tenants WHERE id = %s", (tenant_id,)).fetchone()
     version = 0 if row is None else int(row[0])
     rows = conn.execute(
-        "SELECT ptype, v0, v1, v2, v3, v4, v5 FROM securerag.casbin_rule"
-        " WHERE tenant_id = %s ORDER BY id",
+        "SELECT ptype, v0, v1, v2, v3, v4, v5 FROM securerag.casbin_rule WHERE tenant_id = %s ORDER BY id",
         (tenant_id,),
     ).fetchall()
     return version, [from_row(r[0], tuple(r[1:])) for r in rows]
@@ -37,9 +34,7 @@ def load_lines(conn: psycopg.Connection[Any], tenant_id: int) -> tuple[int, list
 
 def policy_version(conn: psycopg.Connection[Any], tenant_id: int) -> int:
     """The tenant's policy version (bumped in the transaction of every change)."""
-    row = conn.execute(
-        "SELECT policy_version FROM securerag.tenants WHERE id = %s", (tenant_id,)
-    ).fetchone()
+    row = conn.execute("SELECT policy_version FROM securerag.tenants WHERE id = %s", (tenant_id,)).fetchone()
     return 0 if row is None else int(row[0])
 
 

@@ -31,6 +31,8 @@ import sysconfig
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from itertools import islice
 from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
@@ -45,22 +47,79 @@ MIN_WORDS, SOFT_WORDS, MAX_WORDS, MAX_CHARS = 40, 70, 120, 1000
 MAX_DOC_CHUNKS = 200  # keeps huge changelogs / generated modules from dominating
 HOLDOUT_MOD, N_QUERIES, SEED, SHARD, BATCH = 30, 1000, 20240601, 2048, 64
 DEFAULT_OUT = Path(__file__).resolve().parent / ".cache" / "corpus-v1.npz"
-PY_TREES = [sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"],  # run from the venv
-            "/usr/lib/python3/dist-packages", "/usr/lib/google-cloud-sdk"]
+PY_TREES = [
+    sysconfig.get_paths()["stdlib"],
+    sysconfig.get_paths()["purelib"],  # run from the venv
+    "/usr/lib/python3/dist-packages",
+    "/usr/lib/google-cloud-sdk",
+]
 DOC_EXTS = {"", ".txt", ".md", ".rst", ".html", ".htm", ".debian", ".amd64", ".text"}
-SKIP_NAMES = {"AUTHORS", "THANKS", "CONTRIBUTORS", "RECORD", "SOURCES.txt", "top_level.txt",
-              "entry_points.txt", "dependency_links.txt", "installed-files.txt"}
-STOP = {"the", "a", "an", "of", "to", "in", "is", "and", "or", "for", "be", "this", "that", "with",
-        "it", "on", "as", "are", "by", "if", "not", "from", "can", "will", "you", "which", "at",
-        "when"}
+SKIP_NAMES = {
+    "AUTHORS",
+    "THANKS",
+    "CONTRIBUTORS",
+    "RECORD",
+    "SOURCES.txt",
+    "top_level.txt",
+    "entry_points.txt",
+    "dependency_links.txt",
+    "installed-files.txt",
+}
+STOP = {
+    "the",
+    "a",
+    "an",
+    "of",
+    "to",
+    "in",
+    "is",
+    "and",
+    "or",
+    "for",
+    "be",
+    "this",
+    "that",
+    "with",
+    "it",
+    "on",
+    "as",
+    "are",
+    "by",
+    "if",
+    "not",
+    "from",
+    "can",
+    "will",
+    "you",
+    "which",
+    "at",
+    "when",
+}
 WORD = re.compile(r"[(\"'`]*[A-Za-z][A-Za-z'-]*[)\"'`.,;:!?]*")
 SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
-JUNK_LINE = re.compile(r"\s*([=\-~^*#+_.:|`]{2,}.*|\.\. .*|\|.*|>>>.*"  # underlines, tables,
-                       r"|-- .*<\S+@\S+>.*|\S+ \(.*\) .*urgency=.*)")  # changelog trailer/header
-UNI = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-",
-                     "\u2013": "-", "\u00a0": " "})
-TROFF_CHARS = {"em": "-", "en": "-", "hy": "-", "mi": "-", "aq": "'", "dq": '"', "lq": '"',
-               "rq": '"', "oq": "'", "cq": "'", "bu": "*", "ti": "~", "ha": "^", "rs": "\\"}
+JUNK_LINE = re.compile(
+    r"\s*([=\-~^*#+_.:|`]{2,}.*|\.\. .*|\|.*|>>>.*"  # underlines, tables,
+    r"|-- .*<\S+@\S+>.*|\S+ \(.*\) .*urgency=.*)"
+)  # changelog trailer/header
+UNI = str.maketrans(
+    {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2013": "-", "\u00a0": " "}
+)
+TROFF_CHARS = {
+    "em": "-",
+    "en": "-",
+    "hy": "-",
+    "mi": "-",
+    "aq": "'",
+    "dq": '"',
+    "lq": '"',
+    "rq": '"',
+    "oq": "'",
+    "cq": "'",
+    "bu": "*",
+    "ti": "~",
+    "ha": "^",
+    "rs": "\\",
+}
 Task = tuple[str, str, str]  # (kind, source, path)
 
 
@@ -91,8 +150,7 @@ def markup(text: str) -> str:
     """Strip Markdown/reST inline markup and fenced code, keeping the words."""
     text = re.sub(r"(?ms)^\s*(```|~~~).*?^\s*(```|~~~)", "\n", text)
     text = re.sub(r"!\[[^\]]*\]\([^)]*\)|<[^>\n]+>", " ", text)
-    text = re.sub(r"\[([^\]]+)\]\([^)]*\)|`([^`<]+?) <[^>]+>`_+",
-                  lambda m: m.group(1) or m.group(2), text)
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)|`([^`<]+?) <[^>]+>`_+", lambda m: m.group(1) or m.group(2), text)
     text = re.sub(r":[\w:-]+:`([^`]*)`", r"\1", text)
     text = re.sub(r"(?m)^\s*(#+|[-*+]|\d+\.)\s+|\*\*|``?|__", " ", text)
     return re.sub(r"(?m)^\s*\.\s*$", "", text)  # DEP-5 copyright paragraph separators
@@ -119,8 +177,7 @@ def troff(src: str) -> str:
         elif name in ("SH", "SS", "PP", "LP", "P", "TP", "IP", "HP", "sp", "RS", "RE", "br"):
             out.append("")
     t = "\n".join(out)
-    t = re.sub(r"\\\(([a-z]{2})|\\\[([a-z]{2})\]",
-               lambda m: TROFF_CHARS.get(m.group(1) or m.group(2), ""), t)
+    t = re.sub(r"\\\(([a-z]{2})|\\\[([a-z]{2})\]", lambda m: TROFF_CHARS.get(m.group(1) or m.group(2), ""), t)
     t = re.sub(r"\\[fn*](\(..|\[[^\]]*\]|.)|\\s[+-]?\d+", "", t)
     t = re.sub(r"\\[hvwlLxXoZHSMkz]'[^']*'|\\[&|^%c:]", "", t)
     t = t.replace("\\-", "-").replace("\\e", "\\").replace("\\ ", " ").replace("\\~", " ")
@@ -196,20 +253,32 @@ def tasks() -> list[Task]:
         out.append(("info", "info:" + p.name.split(".info")[0], str(p)))
     for p in sorted(Path("/usr/share/doc").rglob("*")):
         name = p.name.removesuffix(".gz")
-        if (p.is_file() and not p.is_symlink() and Path(name).suffix.lower() in DOC_EXTS
-                and name not in SKIP_NAMES and not name.startswith("all.")
-                and not (name.endswith(".html") and p.with_name(name[:-5] + ".md").exists())):
+        if (
+            p.is_file()
+            and not p.is_symlink()
+            and Path(name).suffix.lower() in DOC_EXTS
+            and name not in SKIP_NAMES
+            and not name.startswith("all.")
+            and not (name.endswith(".html") and p.with_name(name[:-5] + ".md").exists())
+        ):
             rel = str(p.relative_to("/usr/share/doc")).removesuffix(".gz")
             out.append(("doc", "doc:" + rel, str(p)))
     for root in ("/usr/share/perl", "/usr/lib/x86_64-linux-gnu/perl"):
-        out += [("pod", "pod:" + p.stem, str(p)) for p in sorted(Path(root).rglob("*.p[mo]*"))
-                if p.suffix in (".pm", ".pod") and p.is_file()]
+        out += [
+            ("pod", "pod:" + p.stem, str(p))
+            for p in sorted(Path(root).rglob("*.p[mo]*"))
+            if p.suffix in (".pm", ".pod") and p.is_file()
+        ]
     seen: set[Path] = set()
     for tree in map(Path, PY_TREES):
         for p in sorted(tree.rglob("*")) if tree.exists() else []:
-            if (p.resolve() in seen or not p.is_file() or p.name in SKIP_NAMES
-                    or p.stat().st_size > 3_000_000
-                    or re.search(r"/(tests?|testing|__pycache__|idle_test)/", str(p))):
+            if (
+                p.resolve() in seen
+                or not p.is_file()
+                or p.name in SKIP_NAMES
+                or p.stat().st_size > 3_000_000
+                or re.search(r"/(tests?|testing|__pycache__|idle_test)/", str(p))
+            ):
                 continue
             seen.add(p.resolve())
             if p.suffix == ".py":
@@ -225,7 +294,7 @@ def pack(ps: list[str]) -> list[str]:
     cur: list[str] = []
     for p in ps:
         words = [s.split() for s in SENT.split(p) if s.strip()]
-        sents = [" ".join(w[i:i + MAX_WORDS]) for w in words for i in range(0, len(w), MAX_WORDS)]
+        sents = [" ".join(w[i : i + MAX_WORDS]) for w in words for i in range(0, len(w), MAX_WORDS)]
         for i, s in enumerate(sents):
             n = len(" ".join(cur).split())
             if cur and (n + len(s.split()) > MAX_WORDS or (i == 0 and n >= SOFT_WORDS)):
@@ -233,8 +302,11 @@ def pack(ps: list[str]) -> list[str]:
                 cur = []
             cur.append(s)
     chunks.append(" ".join(cur))
-    return [c for c in chunks if len(c.split()) >= MIN_WORDS and len(c) <= MAX_CHARS
-            and is_prose(c, stopwords=True)]
+    return [
+        c
+        for c in chunks
+        if len(c.split()) >= MIN_WORDS and len(c) <= MAX_CHARS and is_prose(c, stopwords=True)
+    ]
 
 
 def norm_key(text: str) -> bytes:
@@ -251,18 +323,23 @@ def gather(n_chunks: int) -> dict[str, Any]:
     cands: dict[str, list[str]] = {}
     with Pool(os.cpu_count() or 2) as pool:
         for kind, source, ps in pool.imap(extract, todo, chunksize=8):
-            fresh = []
+            new = []
             for p in ps:  # global paragraph dedupe (licences, copied READMEs, vendored code)
                 if len(p.split()) < 6 or norm_key(p) not in seen_par:
                     seen_par.add(norm_key(p))
-                    fresh.append(p)
+                    new.append(p)
             if int(hashlib.blake2b(source.encode()).hexdigest()[:8], 16) % HOLDOUT_MOD == 0:
                 cands.setdefault(kind, []).extend(
-                    s for p in fresh for s in SENT.split(p)[:1] if 6 <= len(s.split()) <= 30
-                    and is_prose(s, stopwords=True) and not re.search(r"://|@|\d{4,}|::", s))
+                    s
+                    for p in new
+                    for s in SENT.split(p)[:1]
+                    if 6 <= len(s.split()) <= 30
+                    and is_prose(s, stopwords=True)
+                    and not re.search(r"://|@|\d{4,}|::", s)
+                )
                 continue
             chunks = []
-            for c in pack(fresh):
+            for c in pack(new):
                 if norm_key(c) not in seen_chunk:
                     seen_chunk.add(norm_key(c))
                     chunks.append(c)
@@ -280,25 +357,34 @@ def gather(n_chunks: int) -> dict[str, Any]:
     for kind, kdocs in sorted(docs.items()):
         rng.shuffle(kdocs)  # whole documents, random order, until the kind's quota is met
         for source, chunks in kdocs:
-            take = chunks[:quota[kind]]
+            take = chunks[: quota[kind]]
             chosen += [(source, c) for c in take]
             quota[kind] -= len(take)
     chosen.sort(key=lambda sc: sc[0])  # stable: chunk order within a document is kept
     haystack = "\n".join(c for _, c in chosen).lower()
     kind_count = Counter(s.split(":", 1)[0] for s, _ in chosen)
     queries: list[tuple[str, str]] = []
+    fresh: dict[str, Iterator[str]] = {}
     for kind in sorted(cands):  # per-kind query counts proportional to the corpus mix
         pool_k = sorted(set(cands[kind]))
         rng.shuffle(pool_k)
+        fresh[kind] = (q for q in pool_k if q.lower() not in haystack)  # lazy: scan is slow
         want = round(N_QUERIES * kind_count[kind] / max(1, len(chosen)))
-        for q in pool_k:
-            if want > 0 and q.lower() not in haystack:
-                queries.append((kind, q))
-                want -= 1
-    return {"version": GATHER_VERSION, "chunks": n_chunks, "texts": [c for _, c in chosen],
-            "sources": [s for s, _ in chosen], "query_texts": [q for _, q in queries],
-            "query_sources": [k for k, _ in queries], "available": avail,
-            "gather_seconds": time.time() - t0, "files_scanned": len(todo)}
+        queries += [(kind, q) for q in islice(fresh[kind], want)]
+    for kind, qs in fresh.items():  # top up if a small kind had too few held-out sentences
+        queries += [(kind, q) for q in islice(qs, max(0, N_QUERIES - len(queries)))]
+    queries = queries[:N_QUERIES]
+    return {
+        "version": GATHER_VERSION,
+        "chunks": n_chunks,
+        "texts": [c for _, c in chosen],
+        "sources": [s for s, _ in chosen],
+        "query_texts": [q for _, q in queries],
+        "query_sources": [k for k, _ in queries],
+        "available": avail,
+        "gather_seconds": time.time() - t0,
+        "files_scanned": len(todo),
+    }
 
 
 def embed(texts: list[str], shard_dir: Path) -> tuple[np.ndarray, int, float]:
@@ -317,7 +403,7 @@ def embed(texts: list[str], shard_dir: Path) -> tuple[np.ndarray, int, float]:
     parts, done_now, secs, tty = [], 0, 0.0, sys.stderr.isatty()
     with tqdm(total=len(texts), unit="chunk", desc="embedding", disable=not tty) as bar:
         for i in range(0, len(texts), SHARD):
-            path, part = shard_dir / f"shard-{i // SHARD:05d}.npy", texts[i:i + SHARD]
+            path, part = shard_dir / f"shard-{i // SHARD:05d}.npy", texts[i : i + SHARD]
             if path.exists() and np.load(path, mmap_mode="r").shape == (len(part), 384):
                 parts.append(np.load(path))
                 bar.update(len(part))
@@ -325,9 +411,13 @@ def embed(texts: list[str], shard_dir: Path) -> tuple[np.ndarray, int, float]:
             t0, order = time.time(), sorted(range(len(part)), key=lambda j: len(part[j]))
             out = np.empty((len(part), 384), dtype=np.float32)
             for s in range(0, len(part), BATCH * 4):  # length-sorted slices: little padding
-                idx = order[s:s + BATCH * 4]
-                out[idx] = model.encode([part[j] for j in idx], batch_size=BATCH,
-                                        normalize_embeddings=True, show_progress_bar=False)
+                idx = order[s : s + BATCH * 4]
+                out[idx] = model.encode(
+                    [part[j] for j in idx],
+                    batch_size=BATCH,
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                )
                 bar.update(len(idx))
             np.save(path.with_suffix(".tmp.npy"), out)
             os.replace(path.with_suffix(".tmp.npy"), path)
@@ -352,8 +442,7 @@ def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 def main() -> None:
     """CLI entry point: gather (cached), embed (sharded, resumable), save, summarise."""
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--chunks", type=int, default=120_000, help="corpus chunks (default 120000)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output (default {DEFAULT_OUT})")
     args = ap.parse_args()
@@ -370,21 +459,40 @@ def main() -> None:
     emb, n_now, secs = embed(texts + queries, out.with_name(out.stem + ".shards"))
     assert np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3), "embeddings not normalised"
     assert len(set(texts)) == len(texts), "duplicate corpus texts"
-    save_npz(out, {"texts": np.array(texts), "sources": np.array(sources),
-                   "embeddings": emb[:len(texts)], "query_texts": np.array(queries),
-                   "query_sources": np.array(g["query_sources"]),
-                   "query_embeddings": emb[len(texts):]})
+    save_npz(
+        out,
+        {
+            "texts": np.array(texts),
+            "sources": np.array(sources),
+            "embeddings": emb[: len(texts)],
+            "query_texts": np.array(queries),
+            "query_sources": np.array(g["query_sources"]),
+            "query_embeddings": emb[len(texts) :],
+        },
+    )
     words = np.array([len(t.split()) for t in texts])
     pct = {f"p{q}": float(np.percentile(words, q)) for q in (5, 50, 95)}
-    stats = {"chunks": len(texts), "documents": len(set(sources)), "queries": len(queries),
-             "chunks_by_kind": dict(sorted(Counter(s.split(":", 1)[0] for s in sources).items())),
-             "available_by_kind": g["available"], "files_scanned": g["files_scanned"],
-             "words_per_chunk": {"min": int(words.min()), **pct, "max": int(words.max()),
-                                 "mean": round(float(words.mean()), 1)},
-             "gather_seconds": round(g["gather_seconds"], 1), "embedded_this_run": n_now,
-             "embed_seconds": round(secs, 1), "model": "all-MiniLM-L6-v2", "dim": int(emb.shape[1]),
-             "chunks_per_second": round(n_now / secs, 1) if secs else None,
-             "file_bytes": out.stat().st_size}
+    stats = {
+        "chunks": len(texts),
+        "documents": len(set(sources)),
+        "queries": len(queries),
+        "chunks_by_kind": dict(sorted(Counter(s.split(":", 1)[0] for s in sources).items())),
+        "available_by_kind": g["available"],
+        "files_scanned": g["files_scanned"],
+        "words_per_chunk": {
+            "min": int(words.min()),
+            **pct,
+            "max": int(words.max()),
+            "mean": round(float(words.mean()), 1),
+        },
+        "gather_seconds": round(g["gather_seconds"], 1),
+        "embedded_this_run": n_now,
+        "embed_seconds": round(secs, 1),
+        "model": "all-MiniLM-L6-v2",
+        "dim": int(emb.shape[1]),
+        "chunks_per_second": round(n_now / secs, 1) if secs else None,
+        "file_bytes": out.stat().st_size,
+    }
     out.with_suffix(".json").write_text(json.dumps(stats, indent=2) + "\n")
     print(json.dumps(stats, indent=2))
 

@@ -105,8 +105,7 @@ class _Splitter:
             yield from self.fit(span, patterns[1:])
             return
         # Re-pack the finer pieces greedily so chunks stay as large as allowed.
-        for group in self.pack(pieces, patterns[1:]):
-            yield group
+        yield from self.pack(pieces, patterns[1:])
 
     def pack(self, pieces: list[_Span], finer: tuple[re.Pattern[str], ...]) -> Iterator[_Span]:
         current: _Span | None = None
@@ -139,9 +138,7 @@ class _Splitter:
             start = lo
 
 
-def split_text(
-    text: str, *, max_tokens: int, overlap_tokens: int, count_tokens: TokenCounter
-) -> list[Chunk]:
+def split_text(text: str, *, max_tokens: int, overlap_tokens: int, count_tokens: TokenCounter) -> list[Chunk]:
     """Split `text` into chunks of at most `max_tokens`, consecutive chunks
     sharing up to `overlap_tokens` of whole units."""
     if max_tokens < 8:

@@ -91,14 +91,29 @@ _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 
 _Check = Callable[[re.Match[str]], bool]
 _DETECTORS: tuple[tuple[str, Category, re.Pattern[str], _Check | None], ...] = (
-    ("email", "pii", re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), None),
+    (
+        "email",
+        "pii",
+        re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        None,
+    ),
     ("credit_card", "pii", re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])"), _card),
-    ("us_ssn", "pii", re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"), None),
+    (
+        "us_ssn",
+        "pii",
+        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"),
+        None,
+    ),
     ("iban", "pii", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), _iban),
     ("ip_address", "pii", _IPV4, _ipv4),
-    ("phone", "pii", re.compile(
-        r"(?<![\w.])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,3}(?![\w.])"
-    ), _phone),
+    (
+        "phone",
+        "pii",
+        re.compile(
+            r"(?<![\w.])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,3}(?![\w.])"
+        ),
+        _phone,
+    ),
     ("private_key", "secret", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), None),
     ("aws_access_key", "secret", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), None),
     ("github_token", "secret", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), None),
@@ -107,10 +122,15 @@ _DETECTORS: tuple[tuple[str, Category, re.Pattern[str], _Check | None], ...] = (
     ("stripe_key", "secret", re.compile(r"\b[rs]k_(?:live|test)_[0-9A-Za-z]{16,}\b"), None),
     ("api_token", "secret", re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), None),
     ("jwt", "secret", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), None),
-    ("password", "secret", re.compile(
-        r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\b"
-        r"\s*[:=]\s*[\"']?(?P<value>[^\s\"',;]{6,})"
-    ), _password),
+    (
+        "password",
+        "secret",
+        re.compile(
+            r"(?i)\b(?:password|passwd|pwd|secret|api[_-]?key|access[_-]?token|auth[_-]?token)\b"
+            r"\s*[:=]\s*[\"']?(?P<value>[^\s\"',;]{6,})"
+        ),
+        _password,
+    ),
 )
 
 

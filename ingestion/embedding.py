@@ -37,14 +37,15 @@ class SentenceTransformerEmbedder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()
-            self._model: Any = SentenceTransformer(source, device="cpu")
+            transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            model_obj: Any = SentenceTransformer(source, device="cpu")
         except Exception as exc:  # any load failure: missing files, bad config, hub access
             raise EmbeddingError(
                 f"cannot load embedding model {source!r} offline: {type(exc).__name__}; "
                 "set SECURERAG_EMBEDDER to a local sentence-transformers folder"
             ) from exc
+        self._model: Any = model_obj
         self._name = Path(source).name if model is None else source
         self._batch_size = batch_size
         # A copy of the fast tokenizer with truncation off: the model's own one is
@@ -58,8 +59,9 @@ class SentenceTransformerEmbedder:
         self._max_tokens = int(self._model.max_seq_length) - 2
         self._lock = threading.Lock()
         # sentence-transformers 5.x renamed the method; accept both.
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
         )
         dim = get_dim()
         self._dimension = int(dim) if dim is not None else int(self.embed(["x"]).shape[1])

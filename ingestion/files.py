@@ -12,11 +12,10 @@ import psycopg
 
 from securerag.db import tenant_transaction
 from securerag.errors import SecureRagError
-from securerag.models import Level
-from securerag.tenants import TenantRef
-
 from securerag.ingestion.loaders import Skipped, iter_files, load_file
 from securerag.ingestion.pipeline import DocumentInput, Ingestor
+from securerag.models import Level
+from securerag.tenants import TenantRef
 
 Progress = Callable[[Path], None]
 
@@ -73,9 +72,14 @@ def ingest_files(
     for path in files:
         try:
             for source in load_file(path):
-                doc = DocumentInput(collection=collection, title=source.title, text=source.text,
-                                    acl=tuple(acl), classification=classification,
-                                    source=source.source)
+                doc = DocumentInput(
+                    collection=collection,
+                    title=source.title,
+                    text=source.text,
+                    acl=tuple(acl),
+                    classification=classification,
+                    source=source.source,
+                )
                 prepared = ingestor.prepare(doc)
                 with tenant_transaction(conn, tenant.id, access="admin") as tx:
                     stored = ingestor.store(tx, tenant.id, prepared, actor=actor)

@@ -21,11 +21,10 @@ from securerag.crypto.aead import Aead
 from securerag.crypto.binding import chunk_aad, document_aad
 from securerag.crypto.keyring import Keyring
 from securerag.errors import InvalidInput
-from securerag.models import Action, Level, ScanResult, validate_collection, validate_subject
-from securerag.protocols import Embedder, Scanner
-
 from securerag.ingestion.chunking import Chunk, split_text
 from securerag.ingestion.classification import Classification, Finding, classify
+from securerag.models import Action, Level, ScanResult, validate_collection, validate_subject
+from securerag.protocols import Embedder, Scanner
 
 MAX_TEXT_CHARS = 5_000_000
 MAX_TITLE_CHARS = 1_000
@@ -135,24 +134,57 @@ class Ingestor:
             "INSERT INTO securerag.documents"
             " (tenant_id, id, collection, classification, acl, key_id, sealed_meta, n_chunks)"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (tenant_id, document_id, doc.collection, int(level), acl, key.id,
-             aead.seal(meta, aad=document_aad(tenant_id=tenant_id, document_id=document_id)),
-             len(prepared.chunks)),
+            (
+                tenant_id,
+                document_id,
+                doc.collection,
+                int(level),
+                acl,
+                key.id,
+                aead.seal(meta, aad=document_aad(tenant_id=tenant_id, document_id=document_id)),
+                len(prepared.chunks),
+            ),
         )
         rows = []
         for chunk, scan, vector in zip(prepared.chunks, prepared.scans, prepared.embeddings, strict=True):
             chunk_id = uuid.uuid4()
-            payload = json.dumps({
-                "text": chunk.text, "start": chunk.start, "end": chunk.end,
-                "pii": _chunk_findings(chunk, prepared.classification.findings),
-            }).encode()
-            sealed = aead.seal(payload, aad=chunk_aad(
-                tenant_id=tenant_id, document_id=document_id, chunk_id=chunk_id,
-                ordinal=chunk.ordinal, collection=doc.collection, classification=int(level), acl=acl,
-            ))
-            rows.append((tenant_id, chunk_id, document_id, chunk.ordinal, doc.collection, int(level),
-                         acl, vector, sealed, scan.score, int(scan.action), list(scan.reasons),
-                         self._scanner.version))
+            payload = json.dumps(
+                {
+                    "text": chunk.text,
+                    "start": chunk.start,
+                    "end": chunk.end,
+                    "pii": _chunk_findings(chunk, prepared.classification.findings),
+                }
+            ).encode()
+            sealed = aead.seal(
+                payload,
+                aad=chunk_aad(
+                    tenant_id=tenant_id,
+                    document_id=document_id,
+                    chunk_id=chunk_id,
+                    ordinal=chunk.ordinal,
+                    collection=doc.collection,
+                    classification=int(level),
+                    acl=acl,
+                ),
+            )
+            rows.append(
+                (
+                    tenant_id,
+                    chunk_id,
+                    document_id,
+                    chunk.ordinal,
+                    doc.collection,
+                    int(level),
+                    acl,
+                    vector,
+                    sealed,
+                    scan.score,
+                    int(scan.action),
+                    list(scan.reasons),
+                    self._scanner.version,
+                )
+            )
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
@@ -162,15 +194,26 @@ class Ingestor:
             )
         flagged = sum(1 for s in prepared.scans if s.action == Action.FLAG)
         withheld = sum(1 for s in prepared.scans if s.action == Action.WITHHOLD)
-        self._audit.append(conn, tenant_id, actor=actor, action="document.ingest", detail={
-            "document_id": str(document_id), "collection": doc.collection,
-            "classification": level.label, "chunks": len(rows), "flagged": flagged,
-            "withheld": withheld, "findings": prepared.classification.kinds,
-        })
+        self._audit.append(
+            conn,
+            tenant_id,
+            actor=actor,
+            action="document.ingest",
+            detail={
+                "document_id": str(document_id),
+                "collection": doc.collection,
+                "classification": level.label,
+                "chunks": len(rows),
+                "flagged": flagged,
+                "withheld": withheld,
+                "findings": prepared.classification.kinds,
+            },
+        )
         return IngestedDocument(document_id, doc.collection, level, len(rows), flagged, withheld)
 
-    def delete(self, conn: psycopg.Connection[Any], tenant_id: int, document_id: uuid.UUID, *,
-               actor: str) -> bool:
+    def delete(
+        self, conn: psycopg.Connection[Any], tenant_id: int, document_id: uuid.UUID, *, actor: str
+    ) -> bool:
         """Delete a document, its chunks and vectors, and destroy its key (admin transaction)."""
         row = conn.execute(
             "DELETE FROM securerag.documents WHERE tenant_id = %s AND id = %s RETURNING key_id",
@@ -179,6 +222,7 @@ class Ingestor:
         if row is None:
             return False
         self._keyring.destroy(conn, tenant_id, [row[0]])
-        self._audit.append(conn, tenant_id, actor=actor, action="document.delete",
-                           detail={"document_id": str(document_id)})
+        self._audit.append(
+            conn, tenant_id, actor=actor, action="document.delete", detail={"document_id": str(document_id)}
+        )
         return True

@@ -31,53 +31,95 @@ def _rx(pattern: str) -> re.Pattern[str]:
 
 
 _TARGET = r"(?:instructions?|prompts?|rules|directions|guidelines|directives|context|guardrails)"
-_BEFORE = r"(?:all |any |the |your |my |these |those |of |previous |prior |above |earlier |preceding |former |initial |original |system )*"
+_BEFORE = (
+    r"(?:all |any |the |your |my |these |those |of |previous |prior |above |earlier |preceding "
+    r"|former |initial |original |system )*"
+)
 
 RULES: tuple[Rule, ...] = (
-    Rule("override", 0.7, _rx(
-        rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop)\b[\s,]+{_BEFORE}{_TARGET}\b"
-    )),
-    Rule("override", 0.7, _rx(
-        r"\b(?:ignoriere|vergiss)\b.{0,30}\b(?:anweisungen|instruktionen|regeln)\b"
-        r"|\bignor(?:e|ez|er)\b.{0,30}\b(?:instructions|consignes|règles)\b"
-        r"|\b(?:ignora|olvida)\b.{0,30}\b(?:instrucciones|reglas)\b"
-        r"|\b(?:ignora|dimentica)\b.{0,30}\b(?:istruzioni|regole)\b"
-        r"|\b(?:negeer|vergeet)\b.{0,30}\b(?:instructies|regels)\b"
-    )),
-    Rule("new_instructions", 0.5, _rx(
-        r"\b(?:new|updated|real|actual|revised|true)\s+(?:system\s+)?(?:instructions?|prompt|task|orders)\s*[:\-]"
-        r"|\bfrom now on\b.{0,40}\b(?:you|respond|answer|reply)\b"
-    )),
-    Rule("role_play", 0.5, _rx(
-        r"\byou are now\b|\bpretend (?:to be|you are)\b|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken)"
-        r"|\b(?:developer|god|dan|jailbreak) mode\b"
-    )),
-    Rule("template_spoof", 0.7, _rx(
-        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>"
-        r"|\[/?INST\]|<</?SYS>>|^\s*#{0,3}\s*(?:system|assistant)\s*(?:message|prompt)?\s*:"
-        r"|</?(?:system|instructions?)>"
-    )),
-    Rule("prompt_leak", 0.6, _rx(
-        r"\b(?:reveal|print|show|repeat|output|display|leak|dump)\b.{0,30}"
-        r"\b(?:system prompt|initial prompt|hidden (?:prompt|instructions)|your instructions)\b"
-    )),
-    Rule("exfiltration", 0.6, _rx(
-        r"!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=[^)\s]*\)"
-        r"|\b(?:send|post|forward|upload|email|exfiltrate|transmit|leak)\b.{0,60}"
-        r"\b(?:to|at|into)\b\s*(?:https?://|[\w.+-]+@[\w-]+\.)"
-    )),
-    Rule("secrecy", 0.5, _rx(
-        r"\b(?:do not|don't|never|without)\b.{0,25}\b(?:tell|telling|inform|informing|mention|mentioning"
-        r"|reveal|revealing|disclose|alert|alerting|notify|notifying)\b.{0,20}\b(?:the )?user\b"
-    )),
-    Rule("tool_hijack", 0.4, _rx(
-        r"\b(?:call|invoke|use|run|execute|trigger)\b.{0,20}\b(?:the )?(?:tool|function|plugin|api)\b"
-        r".{0,40}\b(?:with|using|to)\b"
-    )),
-    Rule("fake_boundary", 0.3, _rx(
-        r"\b(?:end of (?:document|context|text|data|input)|begin(?:ning)? of (?:new )?instructions)\b"
-        r"|^\s*-{3,}\s*(?:end|system|admin)\b"
-    )),
+    Rule(
+        "override",
+        0.7,
+        _rx(rf"\b(?:ignore|disregard|forget|override|bypass|skip|drop)\b[\s,]+{_BEFORE}{_TARGET}\b"),
+    ),
+    Rule(
+        "override",
+        0.7,
+        _rx(
+            r"\b(?:ignoriere|vergiss)\b.{0,30}\b(?:anweisungen|instruktionen|regeln)\b"
+            r"|\bignor(?:e|ez|er)\b.{0,30}\b(?:instructions|consignes|règles)\b"
+            r"|\b(?:ignora|olvida)\b.{0,30}\b(?:instrucciones|reglas)\b"
+            r"|\b(?:ignora|dimentica)\b.{0,30}\b(?:istruzioni|regole)\b"
+            r"|\b(?:negeer|vergeet)\b.{0,30}\b(?:instructies|regels)\b"
+        ),
+    ),
+    Rule(
+        "new_instructions",
+        0.5,
+        _rx(
+            r"\b(?:new|updated|real|actual|revised|true)\s+(?:system\s+)?(?:instructions?|prompt|task|orders)\s*[:\-]"
+            r"|\bfrom now on\b.{0,40}\b(?:you|respond|answer|reply)\b"
+        ),
+    ),
+    Rule(
+        "role_play",
+        0.5,
+        _rx(
+            r"\byou are now\b|\bpretend (?:to be|you are)\b"
+            r"|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken)"
+            r"|\b(?:developer|god|dan|jailbreak) mode\b"
+        ),
+    ),
+    Rule(
+        "template_spoof",
+        0.7,
+        _rx(
+            r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>"
+            r"|\[/?INST\]|<</?SYS>>|^\s*#{0,3}\s*(?:system|assistant)\s*(?:message|prompt)?\s*:"
+            r"|</?(?:system|instructions?)>"
+        ),
+    ),
+    Rule(
+        "prompt_leak",
+        0.6,
+        _rx(
+            r"\b(?:reveal|print|show|repeat|output|display|leak|dump)\b.{0,30}"
+            r"\b(?:system prompt|initial prompt|hidden (?:prompt|instructions)|your instructions)\b"
+        ),
+    ),
+    Rule(
+        "exfiltration",
+        0.6,
+        _rx(
+            r"!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=[^)\s]*\)"
+            r"|\b(?:send|post|forward|upload|email|exfiltrate|transmit|leak)\b.{0,60}"
+            r"\b(?:to|at|into)\b\s*(?:https?://|[\w.+-]+@[\w-]+\.)"
+        ),
+    ),
+    Rule(
+        "secrecy",
+        0.5,
+        _rx(
+            r"\b(?:do not|don't|never|without)\b.{0,25}\b(?:tell|telling|inform|informing|mention|mentioning"
+            r"|reveal|revealing|disclose|alert|alerting|notify|notifying)\b.{0,20}\b(?:the )?user\b"
+        ),
+    ),
+    Rule(
+        "tool_hijack",
+        0.4,
+        _rx(
+            r"\b(?:call|invoke|use|run|execute|trigger)\b.{0,20}\b(?:the )?(?:tool|function|plugin|api)\b"
+            r".{0,40}\b(?:with|using|to)\b"
+        ),
+    ),
+    Rule(
+        "fake_boundary",
+        0.3,
+        _rx(
+            r"\b(?:end of (?:document|context|text|data|input)|begin(?:ning)? of (?:new )?instructions)\b"
+            r"|^\s*-{3,}\s*(?:end|system|admin)\b"
+        ),
+    ),
 )
 
 _INVISIBLE = {"Cf", "Cc"}

@@ -72,6 +72,5 @@ def assemble_context(
     if memory:
         lines += ["", "Conversation memory (oldest first), also quoted data:"]
         for entry in memory:
-            lines += [f"{entry.role}:", _OPEN.format(tag=tag), _defuse(entry.content),
-                      _CLOSE.format(tag=tag)]
+            lines += [f"{entry.role}:", _OPEN.format(tag=tag), _defuse(entry.content), _CLOSE.format(tag=tag)]
     return "\n".join(lines)

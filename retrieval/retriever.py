@@ -19,10 +19,9 @@ from securerag.errors import DecryptionError, InvalidInput
 from securerag.memory import MemoryEntry, MemoryStore
 from securerag.models import Action, DocumentAttrs, Level, ScanResult
 from securerag.protocols import Embedder, Scanner
-from securerag.tenants import TenantRef
-
 from securerag.retrieval.context import ChunkHit, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
+from securerag.tenants import TenantRef
 
 _log = logging.getLogger(__name__)
 
@@ -45,18 +44,29 @@ class RetrievalResult:
         return {
             "chunks": [
                 {
-                    "chunk_id": h.chunk_id, "document_id": h.document_id,
-                    "collection": h.collection, "title": h.title,
-                    "classification": h.classification, "score": h.score, "text": h.text,
-                    "injection": {"score": h.injection.score, "action": h.injection.action.label,
-                                  "reasons": list(h.injection.reasons)},
+                    "chunk_id": h.chunk_id,
+                    "document_id": h.document_id,
+                    "collection": h.collection,
+                    "title": h.title,
+                    "classification": h.classification,
+                    "score": h.score,
+                    "text": h.text,
+                    "injection": {
+                        "score": h.injection.score,
+                        "action": h.injection.action.label,
+                        "reasons": list(h.injection.reasons),
+                    },
                 }
                 for h in self.chunks
             ],
             "context": self.context,
             "memory": [
-                {"role": m.role, "content": m.content, "created_at": m.created_at.isoformat(),
-                 "expires_at": m.expires_at.isoformat() if m.expires_at else None}
+                {
+                    "role": m.role,
+                    "content": m.content,
+                    "created_at": m.created_at.isoformat(),
+                    "expires_at": m.expires_at.isoformat() if m.expires_at else None,
+                }
                 for m in self.memory
             ],
             "withheld": self.withheld,
@@ -130,14 +140,25 @@ class Retriever:
             if scan.action == Action.WITHHOLD:
                 withheld += 1
                 continue
-            hits.append(ChunkHit(
-                chunk_id=str(row.id), document_id=str(row.document_id), collection=row.collection,
-                title=titles.get(row.document_id, ""), classification=Level(row.classification).label,
-                ordinal=row.ordinal, score=round(1.0 - row.distance, 6), text=text, injection=scan,
-            ))
+            hits.append(
+                ChunkHit(
+                    chunk_id=str(row.id),
+                    document_id=str(row.document_id),
+                    collection=row.collection,
+                    title=titles.get(row.document_id, ""),
+                    classification=Level(row.classification).label,
+                    ordinal=row.ordinal,
+                    score=round(1.0 - row.distance, 6),
+                    text=text,
+                    injection=scan,
+                )
+            )
         return RetrievalResult(
-            chunks=hits, context=assemble_context(hits, memory), memory=memory,
-            withheld=withheld, plan=found.plan,
+            chunks=hits,
+            context=assemble_context(hits, memory),
+            memory=memory,
+            withheld=withheld,
+            plan=found.plan,
         )
 
     def _documents(
@@ -146,8 +167,7 @@ class Retriever:
         if not rows:
             return {}, {}
         docs = conn.execute(
-            "SELECT id, key_id, sealed_meta FROM securerag.documents"
-            " WHERE tenant_id = %s AND id = ANY(%s)",
+            "SELECT id, key_id, sealed_meta FROM securerag.documents WHERE tenant_id = %s AND id = ANY(%s)",
             (tenant_id, list({r.document_id for r in rows})),
         ).fetchall()
         keys = self._keyring.keys(conn, tenant_id, {d[1] for d in docs})
@@ -159,8 +179,9 @@ class Retriever:
                 continue
             by_doc[doc_id] = key
             try:
-                meta = Aead(key).open(bytes(sealed_meta),
-                                      aad=document_aad(tenant_id=tenant_id, document_id=doc_id))
+                meta = Aead(key).open(
+                    bytes(sealed_meta), aad=document_aad(tenant_id=tenant_id, document_id=doc_id)
+                )
                 titles[doc_id] = str(json.loads(meta)["title"])
             except DecryptionError:
                 _log.warning("document metadata failed authentication", extra={"document_id": str(doc_id)})
@@ -178,18 +199,29 @@ class Retriever:
         attrs = DocumentAttrs(tenant.name, row.collection, Level(row.classification), tuple(row.acl))
         # Tripwire: the database already filtered; a row that fails here means a bug.
         if not read.allows(attrs):
-            _log.error("authorization tripwire: a row outside the reader's filter was returned",
-                       extra={"chunk_id": str(row.id)})
+            _log.error(
+                "authorization tripwire: a row outside the reader's filter was returned",
+                extra={"chunk_id": str(row.id)},
+            )
             return None
         key = keys.get(row.document_id)
         try:
             if key is None:
                 raise DecryptionError()
-            payload = json.loads(Aead(key).open(row.sealed, aad=chunk_aad(
-                tenant_id=tenant.id, document_id=row.document_id, chunk_id=row.id,
-                ordinal=row.ordinal, collection=row.collection, classification=row.classification,
-                acl=row.acl,
-            )))
+            payload = json.loads(
+                Aead(key).open(
+                    row.sealed,
+                    aad=chunk_aad(
+                        tenant_id=tenant.id,
+                        document_id=row.document_id,
+                        chunk_id=row.id,
+                        ordinal=row.ordinal,
+                        collection=row.collection,
+                        classification=row.classification,
+                        acl=row.acl,
+                    ),
+                )
+            )
         except DecryptionError:
             # Fail closed: a chunk that does not authenticate is never shown.
             _log.warning("chunk failed authentication", extra={"chunk_id": str(row.id)})

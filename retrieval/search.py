@@ -220,8 +220,7 @@ class VectorSearch:
                 return cur.execute(_HNSW, {**params, "n": gather}).fetchall()
         finally:
             conn.execute(
-                "SELECT set_config('enable_seqscan', 'on', true),"
-                " set_config('enable_bitmapscan', 'on', true)"
+                "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)"
             )
 
 

@@ -28,8 +28,14 @@ _GENESIS = b"\x00" * 32
 
 
 def _canonical(tenant_id: int, seq: int, at: datetime, actor: str, action: str, detail: Any) -> bytes:
-    body = {"tenant_id": tenant_id, "seq": seq, "at": at.astimezone(UTC).isoformat(), "actor": actor,
-            "action": action, "detail": detail}
+    body = {
+        "tenant_id": tenant_id,
+        "seq": seq,
+        "at": at.astimezone(UTC).isoformat(),
+        "actor": actor,
+        "action": action,
+        "detail": detail,
+    }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 

@@ -105,8 +105,9 @@ class MemoryStore:
         entry_id = uuid.uuid4()
         sealed = Aead(key).seal(
             json.dumps({"content": content}).encode(),
-            aad=memory_aad(tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id,
-                           role=role),
+            aad=memory_aad(
+                tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
+            ),
         )
         conn.execute(
             "INSERT INTO securerag.memory_entries"
@@ -116,8 +117,15 @@ class MemoryStore:
         )
         return MemoryEntry(role=role, content=content, created_at=now, expires_at=expires)
 
-    def _check_quota(self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str,
-                     now: datetime, adding: int) -> None:
+    def _check_quota(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant_id: int,
+        user: str,
+        session_id: str,
+        now: datetime,
+        adding: int,
+    ) -> None:
         row = conn.execute(
             "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM securerag.memory_entries"
             " WHERE tenant_id = %s AND user_name = %s AND session_id = %s"
@@ -177,10 +185,17 @@ class MemoryStore:
             key = keys.get(sealed_key_id(bytes(sealed)))
             if key is None:
                 raise DecryptionError()
-            plain = Aead(key).open(bytes(sealed), aad=memory_aad(
-                tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role))
-            out.append(MemoryEntry(role=role, content=json.loads(plain)["content"],
-                                   created_at=created, expires_at=expires))
+            plain = Aead(key).open(
+                bytes(sealed),
+                aad=memory_aad(
+                    tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
+                ),
+            )
+            out.append(
+                MemoryEntry(
+                    role=role, content=json.loads(plain)["content"], created_at=created, expires_at=expires
+                )
+            )
         return out
 
     def delete_session(

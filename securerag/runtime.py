@@ -79,14 +79,19 @@ class Runtime:
     @cached_property
     def ingestor(self) -> Ingestor:
         """The ingestion pipeline."""
-        return Ingestor(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring,
-                        audit=self.audit)
+        return Ingestor(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring, audit=self.audit)
 
     @cached_property
     def retriever(self) -> Retriever:
         """The retrieval pipeline."""
-        return Retriever(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring,
-                         authorizer=self.authorizer, memory=self.memory, search=self.search)
+        return Retriever(
+            embedder=self.embedder,
+            scanner=self.scanner,
+            keyring=self.keyring,
+            authorizer=self.authorizer,
+            memory=self.memory,
+            search=self.search,
+        )
 
     def connect(self) -> psycopg.Connection[Any]:
         """A query-role connection."""

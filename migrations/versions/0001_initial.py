@@ -385,7 +385,7 @@ def upgrade() -> None:
         _policies(table, select=READ_FILTERED, insert=ADMIN, update=ADMIN, delete=ADMIN)
     for table in ("collection_stats", "casbin_rule", "api_keys"):
         _policies(table, select=TENANT, insert=ADMIN, update=ADMIN, delete=ADMIN)
-    session_key = f"(purpose = 'session' AND owner = (SELECT securerag.ctx_user()))"
+    session_key = "(purpose = 'session' AND owner = (SELECT securerag.ctx_user()))"
     _policies(
         "data_keys",
         select=f"{TENANT} AND (purpose <> 'session' OR {session_key})",
@@ -409,9 +409,16 @@ def upgrade() -> None:
     op.execute(f"GRANT SELECT ON securerag.alembic_version TO {APP}")
     op.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA securerag FROM PUBLIC")
     for fn in (
-        "ctx_tenant()", "ctx_access()", "ctx_user()", "ctx_clearance()",
-        "ctx_subjects()", "ctx_allow()", "ctx_deny()",
-        "ensure_tenant(text)", "tenant_id(text)", "lookup_api_key(text)",
+        "ctx_tenant()",
+        "ctx_access()",
+        "ctx_user()",
+        "ctx_clearance()",
+        "ctx_subjects()",
+        "ctx_allow()",
+        "ctx_deny()",
+        "ensure_tenant(text)",
+        "tenant_id(text)",
+        "lookup_api_key(text)",
     ):
         op.execute(f"GRANT EXECUTE ON FUNCTION securerag.{fn} TO {APP}")
 
@@ -420,8 +427,17 @@ def downgrade() -> None:
     tables = ", ".join(f"securerag.{t}" for t in (*TENANT_TABLES, "tenants"))
     op.execute(f"DROP TABLE {tables} CASCADE")
     for fn in (
-        "ctx_tenant()", "ctx_access()", "ctx_user()", "ctx_clearance()",
-        "ctx_subjects()", "ctx_allow()", "ctx_deny()", "bump_policy_version()",
-        "track_collection_stats()", "ensure_tenant(text)", "tenant_id(text)", "lookup_api_key(text)",
+        "ctx_tenant()",
+        "ctx_access()",
+        "ctx_user()",
+        "ctx_clearance()",
+        "ctx_subjects()",
+        "ctx_allow()",
+        "ctx_deny()",
+        "bump_policy_version()",
+        "track_collection_stats()",
+        "ensure_tenant(text)",
+        "tenant_id(text)",
+        "lookup_api_key(text)",
     ):
         op.execute(f"DROP FUNCTION securerag.{fn}")

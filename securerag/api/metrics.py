@@ -16,14 +16,21 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("securerag_http_requests", "HTTP requests",
-                                ("route", "method", "status"), registry=self.registry)
-        self.latency = Histogram("securerag_http_request_seconds", "HTTP request latency",
-                                 ("route", "method"), registry=self.registry)
-        self.withheld = Counter("securerag_withheld_chunks", "Chunks withheld for injection",
-                                registry=self.registry)
-        self.denials = Counter("securerag_policy_denials", "Refused administrative calls",
-                               registry=self.registry)
+        self.requests = Counter(
+            "securerag_http_requests", "HTTP requests", ("route", "method", "status"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "securerag_http_request_seconds",
+            "HTTP request latency",
+            ("route", "method"),
+            registry=self.registry,
+        )
+        self.withheld = Counter(
+            "securerag_withheld_chunks", "Chunks withheld for injection", registry=self.registry
+        )
+        self.denials = Counter(
+            "securerag_policy_denials", "Refused administrative calls", registry=self.registry
+        )
 
     def render(self) -> Response:
         """The Prometheus text exposition."""

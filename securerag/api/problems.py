@@ -34,14 +34,14 @@ _STATUS: tuple[tuple[type[SecureRagError], int, str], ...] = (
 )
 
 
-def problem(status: int, title: str, detail: str | None, *, request: Request,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str | None, *, request: Request, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A problem+json response."""
     body = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path}
     if detail:
         body["detail"] = detail
-    return JSONResponse(body, status_code=status, media_type="application/problem+json",
-                        headers=headers)
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def install(app: FastAPI) -> None:
@@ -65,8 +65,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, str(exc.detail), None, request=request,
-                       headers=getattr(exc, "headers", None))
+        return problem(
+            exc.status_code, str(exc.detail), None, request=request, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

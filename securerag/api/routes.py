@@ -46,8 +46,9 @@ router = APIRouter(prefix="/v1", responses=_ERRORS)
 
 
 def _entry(entry: MemoryEntry) -> MemoryEntryOut:
-    return MemoryEntryOut(role=entry.role, content=entry.content, created_at=entry.created_at,
-                          expires_at=entry.expires_at)
+    return MemoryEntryOut(
+        role=entry.role, content=entry.content, created_at=entry.created_at, expires_at=entry.expires_at
+    )
 
 
 @router.post("/retrieve", response_model=RetrieveResponse)
@@ -62,40 +63,52 @@ def retrieve(body: RetrieveRequest, caller: CallerDep, conn: ConnDep, services: 
 
 def _admin(services: ServicesDep, conn: ConnDep, caller: CallerDep, action: str) -> None:
     try:
-        authorize_admin(conn, caller.tenant, caller.user, authorizer=services.runtime.authorizer,
-                        audit=services.runtime.audit, action=action)
+        authorize_admin(
+            conn,
+            caller.tenant,
+            caller.user,
+            authorizer=services.runtime.authorizer,
+            audit=services.runtime.audit,
+            action=action,
+        )
     except AccessDenied:
         services.metrics.denials.inc()
         raise
 
 
 @router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentResponse)
-def create_document(body: DocumentRequest, caller: CallerDep, conn: ConnDep,
-                    services: ServicesDep) -> Any:
+def create_document(body: DocumentRequest, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Any:
     """Ingest one document (admin)."""
     rt = services.runtime
     _admin(services, conn, caller, "document.create")  # before spending CPU on embedding
     doc = DocumentInput(
-        collection=body.collection, title=body.title, text=body.text, acl=tuple(body.acl),
+        collection=body.collection,
+        title=body.title,
+        text=body.text,
+        acl=tuple(body.acl),
         classification=None if body.classification == "auto" else Level.parse(body.classification),
         source="api",
     )
     prepared = rt.ingestor.prepare(doc)
-    with admin_transaction(conn, caller.tenant, caller.user, authorizer=rt.authorizer,
-                           audit=rt.audit, action="document.create") as tx:
+    with admin_transaction(
+        conn, caller.tenant, caller.user, authorizer=rt.authorizer, audit=rt.audit, action="document.create"
+    ) as tx:
         stored = rt.ingestor.store(tx, caller.tenant.id, prepared, actor=caller.user)
-    return DocumentResponse(document_id=str(stored.document_id), chunks=stored.chunks,
-                            classification=stored.classification.label)
+    return DocumentResponse(
+        document_id=str(stored.document_id), chunks=stored.chunks, classification=stored.classification.label
+    )
 
 
 @router.delete("/documents/{document_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_document(document_id: uuid.UUID, caller: CallerDep, conn: ConnDep,
-                    services: ServicesDep) -> Response:
+def delete_document(
+    document_id: uuid.UUID, caller: CallerDep, conn: ConnDep, services: ServicesDep
+) -> Response:
     """Delete a document, its vectors and its key (admin)."""
     rt = services.runtime
     _admin(services, conn, caller, "document.delete")
-    with admin_transaction(conn, caller.tenant, caller.user, authorizer=rt.authorizer,
-                           audit=rt.audit, action="document.delete") as tx:
+    with admin_transaction(
+        conn, caller.tenant, caller.user, authorizer=rt.authorizer, audit=rt.audit, action="document.delete"
+    ) as tx:
         deleted = rt.ingestor.delete(tx, caller.tenant.id, document_id, actor=caller.user)
     if not deleted:
         raise NotFound("no such document")
@@ -107,8 +120,9 @@ def get_policies(caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Any
     """The tenant's policy lines (admin)."""
     rt = services.runtime
     _admin(services, conn, caller, "policy.list")
-    with admin_transaction(conn, caller.tenant, caller.user, authorizer=rt.authorizer,
-                           audit=rt.audit, action="policy.list") as tx:
+    with admin_transaction(
+        conn, caller.tenant, caller.user, authorizer=rt.authorizer, audit=rt.audit, action="policy.list"
+    ) as tx:
         return PolicyLines(lines=[line.csv() for line in list_lines(tx, caller.tenant)])
 
 
@@ -118,33 +132,41 @@ def post_policies(body: PolicyLines, caller: CallerDep, conn: ConnDep, services:
     rt = services.runtime
     _admin(services, conn, caller, "policy.add")
     lines = parse_policy(body.lines, tenant=caller.tenant.name)
-    with admin_transaction(conn, caller.tenant, caller.user, authorizer=rt.authorizer,
-                           audit=rt.audit, action="policy.add") as tx:
+    with admin_transaction(
+        conn, caller.tenant, caller.user, authorizer=rt.authorizer, audit=rt.audit, action="policy.add"
+    ) as tx:
         add_lines(tx, caller.tenant, lines, actor=caller.user, audit=rt.audit)
         return PolicyLines(lines=[line.csv() for line in list_lines(tx, caller.tenant)])
 
 
 @router.delete("/policies", response_model=PolicyLines)
-def delete_policies(body: PolicyLines, caller: CallerDep, conn: ConnDep,
-                    services: ServicesDep) -> Any:
+def delete_policies(body: PolicyLines, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Any:
     """Remove policy lines (admin); answers the tenant's lines."""
     rt = services.runtime
     _admin(services, conn, caller, "policy.remove")
     lines = parse_policy(body.lines, tenant=caller.tenant.name)
-    with admin_transaction(conn, caller.tenant, caller.user, authorizer=rt.authorizer,
-                           audit=rt.audit, action="policy.remove") as tx:
+    with admin_transaction(
+        conn, caller.tenant, caller.user, authorizer=rt.authorizer, audit=rt.audit, action="policy.remove"
+    ) as tx:
         remove_lines(tx, caller.tenant, lines, actor=caller.user, audit=rt.audit)
         return PolicyLines(lines=[line.csv() for line in list_lines(tx, caller.tenant)])
 
 
-@router.post("/sessions/{session_id}/memory", status_code=status.HTTP_201_CREATED,
-             response_model=MemoryEntryOut)
-def add_memory(session_id: str, body: MemoryRequest, caller: CallerDep, conn: ConnDep,
-               services: ServicesDep) -> Any:
+@router.post(
+    "/sessions/{session_id}/memory", status_code=status.HTTP_201_CREATED, response_model=MemoryEntryOut
+)
+def add_memory(
+    session_id: str, body: MemoryRequest, caller: CallerDep, conn: ConnDep, services: ServicesDep
+) -> Any:
     """Remember one turn in the caller's session."""
     with tenant_transaction(conn, caller.tenant.id, access="read", user=caller.user) as tx:
         entry = services.runtime.memory.append(
-            tx, caller.tenant.id, caller.user, session_id, role=body.role, content=body.content,
+            tx,
+            caller.tenant.id,
+            caller.user,
+            session_id,
+            role=body.role,
+            content=body.content,
             ttl_seconds=body.ttl_seconds,
         )
     return _entry(entry)
@@ -159,8 +181,7 @@ def get_memory(session_id: str, caller: CallerDep, conn: ConnDep, services: Serv
 
 
 @router.delete("/sessions/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_session(session_id: str, caller: CallerDep, conn: ConnDep,
-                   services: ServicesDep) -> Response:
+def delete_session(session_id: str, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Response:
     """Delete the caller's session and destroy its key."""
     with tenant_transaction(conn, caller.tenant.id, access="read", user=caller.user) as tx:
         services.runtime.memory.delete_session(tx, caller.tenant.id, caller.user, session_id)

@@ -7,7 +7,6 @@ import os
 import sys
 import warnings
 
-import click
 import typer
 
 from securerag.errors import SecureRagError
@@ -22,15 +21,7 @@ def main() -> None:
     debug = bool(os.environ.get("SECURERAG_DEBUG"))
     try:
         result = typer.main.get_command(app).main(prog_name="securerag", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        print(f"securerag: error: {exc.format_message()} (see --help)", file=sys.stderr)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        print("securerag: aborted", file=sys.stderr)
-        sys.exit(130)
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         print("securerag: interrupted", file=sys.stderr)
         sys.exit(130)
     except SecureRagError as exc:
@@ -40,12 +31,25 @@ def main() -> None:
         print(f"securerag: error: {message}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:
+        if _is_usage_error(exc):
+            print(
+                f"securerag: error: {exc.format_message()} (see --help)",  # type: ignore[attr-defined]
+                file=sys.stderr,
+            )
+            sys.exit(int(getattr(exc, "exit_code", 2)))
         if debug:
             raise
-        print(f"securerag: internal error ({type(exc).__name__}); rerun with SECURERAG_DEBUG=1 "
-              "for details", file=sys.stderr)
+        print(
+            f"securerag: internal error ({type(exc).__name__}); rerun with SECURERAG_DEBUG=1 for details",
+            file=sys.stderr,
+        )
         sys.exit(2)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # Typer vendors its own click; recognise its usage errors by shape, not by class.
+    return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 
 
 __all__ = ["main"]

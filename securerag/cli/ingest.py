@@ -36,8 +36,10 @@ def run_ingest(
     validate_collection(collection)
     files, skipped = list_files(paths)
     for item in skipped:
-        console.print(f"{'error' if item.failed else 'skipped'}: {escape(str(item.path))}: "
-                      f"{escape(item.reason)}", markup=True)
+        console.print(
+            f"{'error' if item.failed else 'skipped'}: {escape(str(item.path))}: {escape(item.reason)}",
+            markup=True,
+        )
     if not files and not skipped:
         raise InvalidInput("nothing to ingest")
     with rt.connect() as conn:
@@ -46,15 +48,26 @@ def run_ingest(
             rt.keyring.tenant_key(tx, ref.id)
         ingestor = rt.ingestor  # loads the model before the bar starts
         progress = Progress(
-            TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            TextColumn("{task.fields[name]}"), console=console, transient=True,
+            TextColumn("ingesting"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[name]}"),
+            console=console,
+            transient=True,
             disable=not (show_progress and console.is_terminal),
         )
         with progress:
             task = progress.add_task("ingest", total=len(files), name="")
             summary = ingest_files(
-                conn, ingestor, ref, files, collection=collection, acl=acl,
-                classification=classification, actor=actor,
+                conn,
+                ingestor,
+                ref,
+                files,
+                collection=collection,
+                acl=acl,
+                classification=classification,
+                actor=actor,
                 on_file=lambda p: progress.update(task, advance=1, name=p.name),
                 on_error=lambda p, why: console.print(f"error: {escape(str(p))}: {escape(why)}"),
             )

@@ -13,7 +13,7 @@ import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.console import Console
 from securerag.config import Settings
 from securerag.errors import InvalidInput, NotFound, SecureRagError
 from securerag.models import Level, validate_subject
+
+if TYPE_CHECKING:
+    from securerag.runtime import Runtime
 
 app = typer.Typer(
     name="securerag",
@@ -53,7 +56,7 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime() -> Runtime:
     from securerag.runtime import Runtime
 
     return Runtime(_settings())
@@ -82,14 +85,22 @@ def init(json_out: JsonOpt = False) -> None:
     _, report = initialize(settings, load_key_provider(settings))
     where = f"embedded server under {settings.home}" if report.embedded else "SECURERAG_DATABASE_URL"
     if json_out:
-        _print_json({"revision": report.revision_after, "previous_revision": report.revision_before,
-                     "embedded": report.embedded, "key_file_created": created,
-                     "home": str(settings.home)})
+        _print_json(
+            {
+                "revision": report.revision_after,
+                "previous_revision": report.revision_before,
+                "embedded": report.embedded,
+                "key_file_created": created,
+                "home": str(settings.home),
+            }
+        )
         return
     out.print(f"database ready at revision {report.revision_after} ({where})")
     if created:
-        out.print(f"created master key file {settings.key_file} (mode 0600): back it up apart "
-                  "from the database; without it the data cannot be decrypted")
+        out.print(
+            f"created master key file {settings.key_file} (mode 0600): back it up apart "
+            "from the database; without it the data cannot be decrypted"
+        )
 
 
 @app.command()
@@ -109,14 +120,24 @@ def ingest(
     declared = None if classification == "auto" else Level.parse(classification)
     for subject in acl or []:
         validate_subject(subject)
-    summary = run_ingest(_runtime(), paths, tenant=tenant, collection=collection,
-                         acl=tuple(acl or ()), classification=declared, actor=_actor(),
-                         console=err, show_progress=not json_out or err.is_terminal)
+    summary = run_ingest(
+        _runtime(),
+        paths,
+        tenant=tenant,
+        collection=collection,
+        acl=tuple(acl or ()),
+        classification=declared,
+        actor=_actor(),
+        console=err,
+        show_progress=not json_out or err.is_terminal,
+    )
     if json_out:
         _print_json(summary.as_json())
     else:
-        out.print(f"ingested {summary.documents} documents, {summary.chunks} chunks "
-                  f"({summary.flagged} flagged) into {tenant}/{collection}")
+        out.print(
+            f"ingested {summary.documents} documents, {summary.chunks} chunks "
+            f"({summary.flagged} flagged) into {tenant}/{collection}"
+        )
     if summary.failed:
         raise typer.Exit(1)
 
@@ -200,8 +221,13 @@ def apikey_create(
             rt.keyring.tenant_key(tx, ref.id)
             expires = timedelta(days=expires_in_days) if expires_in_days else None
             key = rt.api_keys.create(tx, ref, user, expires_in=expires)
-            rt.audit.append(tx, ref.id, actor=_actor(), action="apikey.create",
-                            detail={"user": user, "key_id": key.split("_")[1]})
+            rt.audit.append(
+                tx,
+                ref.id,
+                actor=_actor(),
+                action="apikey.create",
+                detail={"user": user, "key_id": key.split("_")[1]},
+            )
     sys.stdout.write(key + "\n")
 
 
@@ -221,8 +247,7 @@ def query(
     validate_subject(user, role=False)
     rt = _runtime()
     with rt.connect() as conn:
-        result = rt.retriever.retrieve(conn, find_tenant(conn, tenant), user, text, k=k,
-                                       session_id=session)
+        result = rt.retriever.retrieve(conn, find_tenant(conn, tenant), user, text, k=k, session_id=session)
     if json_out:
         _print_json(result.as_dict())
     else:
@@ -236,8 +261,9 @@ def scan(json_out: JsonOpt = False) -> None:
     from securerag.ingestion import RuleScanner
 
     settings = _settings()
-    scanner = RuleScanner(flag_threshold=settings.flag_threshold,
-                          withhold_threshold=settings.withhold_threshold)
+    scanner = RuleScanner(
+        flag_threshold=settings.flag_threshold, withhold_threshold=settings.withhold_threshold
+    )
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue
@@ -293,8 +319,9 @@ def audit_verify(json_out: JsonOpt = False) -> None:
         count = conn.execute("SELECT count(*) FROM securerag.audit_log").fetchone()
     total = int(count[0]) if count else 0
     if json_out:
-        _print_json({"entries": total, "ok": not problems,
-                     "problems": [dataclasses.asdict(p) for p in problems]})
+        _print_json(
+            {"entries": total, "ok": not problems, "problems": [dataclasses.asdict(p) for p in problems]}
+        )
     elif not problems:
         out.print(f"audit trail intact: {total} entries verified")
     if problems:

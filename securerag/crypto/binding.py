@@ -26,8 +26,14 @@ def chunk_aad(
 ) -> bytes:
     """AAD of a chunk's text."""
     return encode_aad(
-        "securerag/chunk/v1", tenant_id, document_id, chunk_id, ordinal, collection,
-        int(classification), "\n".join(sorted(acl)),
+        "securerag/chunk/v1",
+        tenant_id,
+        document_id,
+        chunk_id,
+        ordinal,
+        collection,
+        int(classification),
+        "\n".join(sorted(acl)),
     )
 
 
@@ -36,8 +42,6 @@ def document_aad(*, tenant_id: int, document_id: uuid.UUID) -> bytes:
     return encode_aad("securerag/document-meta/v1", tenant_id, document_id)
 
 
-def memory_aad(
-    *, tenant_id: int, user: str, session_id: str, entry_id: uuid.UUID, role: str
-) -> bytes:
+def memory_aad(*, tenant_id: int, user: str, session_id: str, entry_id: uuid.UUID, role: str) -> bytes:
     """AAD of one session-memory entry."""
     return encode_aad("securerag/memory/v1", tenant_id, user, session_id, entry_id, role)

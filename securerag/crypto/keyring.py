@@ -68,6 +68,11 @@ class Keyring:
             for key_id in key_ids:
                 self._cache.pop((tenant_id, key_id), None)
 
+    def clear_cache(self) -> None:
+        """Forget every unwrapped key held by this process."""
+        with self._lock:
+            self._cache.clear()
+
     # -- tenant keys ---------------------------------------------------------
     def tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> DataKey:
         """The tenant's active key, created on first use (admin context needed to create)."""
@@ -196,9 +201,14 @@ class Keyring:
         old tenant keys destroyed (admin transaction). Chunk ciphertexts are untouched:
         their document keys do not change. Returns the new key id and keys re-wrapped."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('securerag.tenant_key'), %s)", (tenant_id,))
-        old_ids = [r[0] for r in conn.execute(
-            "SELECT id FROM securerag.data_keys WHERE tenant_id = %s AND purpose = 'tenant'"
-            " AND retired_at IS NULL", (tenant_id,)).fetchall()]
+        old_ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM securerag.data_keys WHERE tenant_id = %s AND purpose = 'tenant'"
+                " AND retired_at IS NULL",
+                (tenant_id,),
+            ).fetchall()
+        ]
         children = conn.execute(
             "SELECT id, purpose, ref, owner, parent_id, wrapped FROM securerag.data_keys"
             " WHERE tenant_id = %s AND purpose <> 'tenant' FOR UPDATE",

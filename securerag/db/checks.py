@@ -18,8 +18,7 @@ def check_query_role(conn: psycopg.Connection[Any]) -> None:
     partitions must not be readable directly.
     """
     roles = conn.execute(
-        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles"
-        " WHERE rolname IN (current_user, session_user)"
+        "SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname IN (current_user, session_user)"
     ).fetchall()
     for name, superuser, bypass in roles:
         if superuser or bypass:

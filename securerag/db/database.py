@@ -62,7 +62,7 @@ class Database:
             except psycopg.ProgrammingError:
                 raise ConfigError("SECURERAG_DATABASE_URL is not a valid PostgreSQL URL") from None
             params.update(user=APP_ROLE, password=app_role_password(keys))
-            app = make_conninfo(**{k: v for k, v in params.items() if v is not None})
+            app = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
         return cls(admin_conninfo=admin, app_conninfo=app)
 
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from filelock import FileLock
@@ -23,7 +24,7 @@ from securerag.errors import ConfigError
 _log = logging.getLogger(__name__)
 
 
-def _pgserver():  # type: ignore[no-untyped-def]
+def _pgserver() -> Any:
     # pgserver asks platformdirs for a runtime folder at import time, which
     # warns when XDG_RUNTIME_DIR is unset (containers, CI). It falls back to
     # a temporary folder, which is fine for a lock file.

@@ -20,12 +20,13 @@ from securerag.authz import add_lines, parse_policy
 from securerag.config import Settings
 from securerag.crypto.master import ensure_key_file, load_key_provider
 from securerag.db import initialize, tenant_transaction
-from securerag.ingestion import DocumentInput
+from securerag.ingestion import DocumentInput, Ingestor
 from securerag.models import Level
 from securerag.runtime import Runtime
 from securerag.tenants import ensure_tenant
 
 ACTOR = "demo"
+DEMO_CHUNK_TOKENS = 90
 
 
 def _files() -> Any:
@@ -46,8 +47,9 @@ def run_demo(settings: Settings, *, console: Console) -> list[dict[str, Any]]:
         with tenant_transaction(conn, tenant.id, access="admin") as tx:
             rt.keyring.tenant_key(tx, tenant.id)
             add_lines(tx, tenant, policy, actor=ACTOR, audit=rt.audit)
-            have = tx.execute("SELECT count(*) FROM securerag.documents WHERE tenant_id = %s",
-                              (tenant.id,)).fetchone()
+            have = tx.execute(
+                "SELECT count(*) FROM securerag.documents WHERE tenant_id = %s", (tenant.id,)
+            ).fetchone()
         if not have or have[0] == 0:
             _ingest(rt, conn, tenant, manifest["documents"], console)
         else:
@@ -60,30 +62,51 @@ def run_demo(settings: Settings, *, console: Console) -> list[dict[str, Any]]:
     return rows
 
 
-def _ingest(rt: Runtime, conn: Any, tenant: Any, documents: list[dict[str, str]],
-            console: Console) -> None:
-    rt.embedder  # noqa: B018 - load the model before the bar starts
+def _ingest(rt: Runtime, conn: Any, tenant: Any, documents: list[dict[str, str]], console: Console) -> None:
+    # Small chunks so each section of these short documents is its own passage.
+    ingestor = Ingestor(
+        embedder=rt.embedder,
+        scanner=rt.scanner,
+        keyring=rt.keyring,
+        audit=rt.audit,
+        max_tokens=DEMO_CHUNK_TOKENS,
+        overlap_tokens=0,
+    )
     with Progress(console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("ingesting the demo corpus", total=len(documents))
         for spec in documents:
             text = _files().joinpath("corpus", spec["file"]).read_text()
             title = text.splitlines()[0].lstrip("# ").strip()
             declared = None if spec["classification"] == "auto" else Level.parse(spec["classification"])
-            prepared = rt.ingestor.prepare(DocumentInput(
-                collection=spec["collection"], title=title, text=text, classification=declared,
-                source=f"demo:{spec['file']}",
-            ))
+            prepared = ingestor.prepare(
+                DocumentInput(
+                    collection=spec["collection"],
+                    title=title,
+                    text=text,
+                    classification=declared,
+                    source=f"demo:{spec['file']}",
+                )
+            )
             with tenant_transaction(conn, tenant.id, access="admin") as tx:
-                stored = rt.ingestor.store(tx, tenant.id, prepared, actor=ACTOR)
-            console.print(f"  ingested {spec['file']:28} -> {stored.collection:22} "
-                          f"{stored.classification.label:12} {stored.chunks} chunks"
-                          + (f", {stored.withheld} with an injection" if stored.withheld else ""))
+                stored = ingestor.store(tx, tenant.id, prepared, actor=ACTOR)
+            console.print(
+                f"  ingested {spec['file']:26} -> {stored.collection:21} "
+                f"{stored.classification.label:12} {stored.chunks} chunks"
+                + (f", {stored.withheld} carrying an injection" if stored.withheld else "")
+            )
             progress.advance(task)
 
 
+def _snippet(text: str, limit: int = 150) -> str:
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    flat = " ".join(" ".join(lines).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _print(console: Console, question: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=f"Same question, different readers:\n\"{question}\"", show_lines=True,
-                  title_justify="left")
+    table = Table(
+        title=f'Same question, different readers:\n"{question}"', show_lines=True, title_justify="left"
+    )
     table.add_column("user", style="bold")
     table.add_column("may read")
     table.add_column("chunks returned (collection, level)")
@@ -92,9 +115,11 @@ def _print(console: Console, question: str, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         result = row["result"]
         sources = "\n".join(f"{h.title} ({h.collection}, {h.classification})" for h in result.chunks)
-        best = " ".join(result.chunks[0].text.split())[:160] + "…" if result.chunks else "(nothing)"
-        table.add_row(row["user"], row["about"], sources or "(nothing readable)",
-                      str(result.withheld), best)
+        best = _snippet(result.chunks[0].text) if result.chunks else "(nothing)"
+        table.add_row(row["user"], row["about"], sources or "(nothing readable)", str(result.withheld), best)
+    if not console.is_terminal:
+        # Off a terminal rich assumes 80 columns; give the table room to stay readable.
+        console = Console(file=console.file, width=150, highlight=False)
     console.print(table)
     console.print(
         "Chunks are filtered inside the vector query and again by PostgreSQL row-level security; "

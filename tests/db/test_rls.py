@@ -20,8 +20,18 @@ p, role:fin, {T}, clearance:confidential, read
 g, alice, role:fin, {T}
 """
 
-TENANT_TABLES = ("documents", "chunks", "collection_stats", "casbin_rule", "data_keys",
-                 "api_keys", "memory_sessions", "memory_entries", "audit_log", "tenants")
+TENANT_TABLES = (
+    "documents",
+    "chunks",
+    "collection_stats",
+    "casbin_rule",
+    "data_keys",
+    "api_keys",
+    "memory_sessions",
+    "memory_entries",
+    "audit_log",
+    "tenants",
+)
 
 
 def test_query_role_is_subject_to_rls(conn: psycopg.Connection[Any]) -> None:
@@ -63,8 +73,12 @@ def test_every_tenant_table_forces_rls(admin_conn: psycopg.Connection[Any], tabl
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 def test_no_context_sees_nothing(
-    conn: psycopg.Connection[Any], admin_conn: psycopg.Connection[Any], runtime: Runtime,
-    make_tenant: Callable[..., Any], ingest: Callable[..., Any], table: str,
+    conn: psycopg.Connection[Any],
+    admin_conn: psycopg.Connection[Any],
+    runtime: Runtime,
+    make_tenant: Callable[..., Any],
+    ingest: Callable[..., Any],
+    table: str,
 ) -> None:
     """Without tenant settings, every tenant table reads as empty to the query role."""
     tenant = make_tenant(policy=POLICY)
@@ -73,7 +87,8 @@ def test_no_context_sees_nothing(
         runtime.api_keys.create(tx, tenant, "alice")
         runtime.memory.append(tx, tenant.id, "alice", "s1", role="user", content="hello")
     total = admin_conn.execute(f"SELECT count(*) FROM securerag.{table}").fetchone()
-    assert total is not None and total[0] > 0
+    assert total is not None
+    assert total[0] > 0
     assert conn.execute(f"SELECT count(*) FROM securerag.{table}").fetchone() == (0,)
 
 
@@ -85,7 +100,8 @@ def test_settings_do_not_outlive_their_transaction(
     ingest(tenant, "finance/q1", "Revenue grew.")
     with tenant_transaction(conn, tenant.id, access="admin") as tx:
         seen = tx.execute("SELECT count(*) FROM securerag.chunks").fetchone()
-    assert seen is not None and seen[0] >= 1
+    assert seen is not None
+    assert seen[0] >= 1
     assert conn.execute("SELECT count(*) FROM securerag.chunks").fetchone() == (0,)
     assert conn.execute("SELECT current_setting('securerag.tenant_id', true)").fetchone() in (("",), (None,))
 
@@ -107,9 +123,10 @@ def test_insert_into_other_tenant_is_refused(
 ) -> None:
     """A row written with another tenant's id violates the policy's WITH CHECK."""
     a, b = make_tenant(), make_tenant()
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), tenant_transaction(
-        conn, a.id, access="admin"
-    ) as tx:
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        tenant_transaction(conn, a.id, access="admin") as tx,
+    ):
         tx.execute(
             "INSERT INTO securerag.casbin_rule (tenant_id, ptype, v0, v1, v2)"
             " VALUES (%s, 'g', 'eve', 'role:x', %s)",
@@ -120,9 +137,10 @@ def test_insert_into_other_tenant_is_refused(
 def test_read_access_cannot_write(conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]) -> None:
     """Read access (a retrieval) cannot change policy, documents or keys."""
     tenant = make_tenant()
-    with pytest.raises(psycopg.errors.InsufficientPrivilege), tenant_transaction(
-        conn, tenant.id, access="read"
-    ) as tx:
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        tenant_transaction(conn, tenant.id, access="read") as tx,
+    ):
         tx.execute(
             "INSERT INTO securerag.casbin_rule (tenant_id, ptype, v0, v1, v2)"
             " VALUES (%s, 'g', 'eve', 'role:admin', %s)",
@@ -140,7 +158,9 @@ def test_partitions_cannot_be_read_directly(
 
 
 def test_query_without_where_returns_only_readable_rows(
-    conn: psycopg.Connection[Any], runtime: Runtime, make_tenant: Callable[..., Any],
+    conn: psycopg.Connection[Any],
+    runtime: Runtime,
+    make_tenant: Callable[..., Any],
     ingest: Callable[..., Any],
 ) -> None:
     """With a reader's filter set, a SELECT with no WHERE returns exactly the readable chunks."""
@@ -176,7 +196,8 @@ def test_audit_log_is_append_only_for_the_query_role(
     """The query role may insert audit entries but never update or delete them."""
     tenant = make_tenant(policy=POLICY)  # policy load wrote an audit entry
     for statement in ("UPDATE securerag.audit_log SET actor = 'x'", "DELETE FROM securerag.audit_log"):
-        with pytest.raises(psycopg.errors.InsufficientPrivilege), tenant_transaction(
-            conn, tenant.id, access="admin"
-        ) as tx:
+        with (
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+            tenant_transaction(conn, tenant.id, access="admin") as tx,
+        ):
             tx.execute(statement)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,7 +16,9 @@ COUNT = HashEmbedder().count_tokens
 
 @settings(max_examples=150, deadline=None)
 @given(
-    text=st.lists(st.sampled_from(list("ab cd.\n#xyz!?") + ["\n\n", "# ", "word "]), max_size=800).map("".join),
+    text=st.lists(st.sampled_from([*list("ab cd.\n#xyz!?"), "\n\n", "# ", "word "]), max_size=800).map(
+        "".join
+    ),
     max_tokens=st.integers(8, 80),
 )
 def test_chunks_fit_cover_and_slice_exactly(text: str, max_tokens: int) -> None:
@@ -29,7 +33,8 @@ def test_chunks_fit_cover_and_slice_exactly(text: str, max_tokens: int) -> None:
             covered[pos] = True
     assert all(covered[i] for i, ch in enumerate(text) if not ch.isspace())
     starts = [c.start for c in chunks]
-    assert starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert starts == sorted(starts)
+    assert len(set(starts)) == len(starts)
 
 
 def test_paragraphs_stay_whole_and_heading_joins_its_paragraph() -> None:
@@ -55,7 +60,7 @@ def test_overlap_repeats_trailing_units() -> None:
     text = "\n\n".join(f"para {i} has five words" for i in range(10))
     chunks = split_text(text, max_tokens=15, overlap_tokens=5, count_tokens=COUNT)
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end  # they overlap
 
 
@@ -63,14 +68,16 @@ def test_real_model_tokens_never_truncated(real_runtime) -> None:  # type: ignor
     """With the real tokenizer, every chunk fits the model's window."""
     embedder = real_runtime.embedder
     text = ("Quarterly revenue grew in every region. " * 120) + ("x" * 3000)
-    chunks = split_text(text, max_tokens=embedder.max_tokens, overlap_tokens=32,
-                        count_tokens=embedder.count_tokens)
+    chunks = split_text(
+        text, max_tokens=embedder.max_tokens, overlap_tokens=32, count_tokens=embedder.count_tokens
+    )
     assert len(chunks) > 2
     assert max(embedder.count_tokens(c.text) for c in chunks) <= embedder.max_tokens
 
 
-@pytest.mark.parametrize(("max_tokens", "overlap"), [(4, 0), (20, 10), (20, -1)],
-                         ids=["tiny", "overlap-half", "negative"])
+@pytest.mark.parametrize(
+    ("max_tokens", "overlap"), [(4, 0), (20, 10), (20, -1)], ids=["tiny", "overlap-half", "negative"]
+)
 def test_bad_parameters(max_tokens: int, overlap: int) -> None:
     """Nonsensical limits are refused."""
     with pytest.raises(ValueError, match="tokens"):

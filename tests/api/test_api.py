@@ -1,0 +1,216 @@
+"""The HTTP API on the real database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from securerag.api import create_app
+from securerag.db import tenant_transaction
+from securerag.runtime import Runtime
+
+POLICY = """
+g, alice, role:staff, {T}
+p, role:staff, {T}, collection:handbook/*, read
+p, role:staff, {T}, clearance:internal, read
+p, root, {T}, admin, write
+p, root, {T}, collection:*, read
+p, root, {T}, clearance:restricted, read
+"""
+
+
+@pytest.fixture(scope="module")
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    app = create_app(runtime.settings, runtime=runtime)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def keys_for(conn: psycopg.Connection[Any], runtime: Runtime) -> Callable[..., dict[str, str]]:
+    def make(tenant: Any, *users: str) -> dict[str, str]:
+        with tenant_transaction(conn, tenant.id, access="admin") as tx:
+            return {u: runtime.api_keys.create(tx, tenant, u) for u in users}
+
+    return make
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def world(
+    make_tenant: Callable[..., Any], ingest: Callable[..., Any], keys_for: Callable[..., dict[str, str]]
+) -> tuple[Any, dict[str, str]]:
+    tenant = make_tenant(policy=POLICY)
+    ingest(tenant, "handbook/travel", "Hotels are reimbursed up to 200 USD per night.")
+    ingest(tenant, "finance/q3", "Revenue forecast: 48 million.")
+    return tenant, keys_for(tenant, "alice", "root", "nobody")
+
+
+def test_retrieve_returns_the_interface_shape(client: TestClient, world: Any) -> None:
+    """POST /v1/retrieve answers chunks, context, memory and withheld."""
+    _, keys = world
+    response = client.post(
+        "/v1/retrieve", json={"query": "hotel reimbursed", "k": 3}, headers=_auth(keys["alice"])
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"chunks", "context", "memory", "withheld"}
+    assert [c["collection"] for c in body["chunks"]] == ["handbook/travel"]
+    assert body["chunks"][0]["injection"]["action"] == "allow"
+
+
+def test_the_key_decides_tenant_and_user(client: TestClient, world: Any) -> None:
+    """The same query returns what the key's user may read, and nothing of other tenants."""
+    _, keys = world
+    root = client.post("/v1/retrieve", json={"query": "revenue hotels", "k": 5}, headers=_auth(keys["root"]))
+    nobody = client.post(
+        "/v1/retrieve", json={"query": "revenue hotels", "k": 5}, headers=_auth(keys["nobody"])
+    )
+    assert {c["collection"] for c in root.json()["chunks"]} == {"handbook/travel", "finance/q3"}
+    assert nobody.json()["chunks"] == []
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "Bearer", "Basic abc", "Bearer srk_aaaaaaaaaaaaaaaa_" + "A" * 43, "Bearer garbage"],
+    ids=["missing", "empty", "basic", "unknown-key", "malformed"],
+)
+def test_bad_credentials_get_401_problem(client: TestClient, header: str | None) -> None:
+    """Every credential failure is the same 401 problem+json."""
+    headers = {"Authorization": header} if header else {}
+    response = client.post("/v1/retrieve", json={"query": "x"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] in ("invalid API key", "missing bearer API key")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"query": ""},
+        {"query": "x", "k": 0},
+        {"query": "x", "k": 51},
+        {"query": "x", "extra": 1},
+        {"query": "x" * 5000},
+        {"query": "x", "session_id": "bad id"},
+    ],
+    ids=["empty", "blank-query", "k-zero", "k-too-big", "unknown-field", "too-long", "bad-session"],
+)
+def test_bad_bodies_get_4xx_problem(client: TestClient, world: Any, body: dict[str, Any]) -> None:
+    """Malformed requests are 4xx problem+json, never a 500."""
+    _, keys = world
+    response = client.post("/v1/retrieve", json=body, headers=_auth(keys["alice"]))
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_admin_calls_need_admin_write(
+    client: TestClient, world: Any, admin_conn: psycopg.Connection[Any]
+) -> None:
+    """Policy and document calls are refused (403, audited) without `admin, write`."""
+    tenant, keys = world
+    for method, path, body in (
+        ("GET", "/v1/policies", None),
+        ("POST", "/v1/policies", {"lines": []}),
+        ("POST", "/v1/documents", {"collection": "a", "title": "t", "text": "x"}),
+    ):
+        response = client.request(method, path, json=body, headers=_auth(keys["alice"]))
+        assert response.status_code == 403, (path, response.text)
+    denied = admin_conn.execute(
+        "SELECT count(*) FROM securerag.audit_log WHERE tenant_id = %s AND action = 'admin.denied'",
+        (tenant.id,),
+    ).fetchone()
+    assert denied == (3,)
+
+
+def test_admin_manages_policy_and_documents(client: TestClient, world: Any) -> None:
+    """An administrator adds a policy line, ingests, retrieves and deletes a document."""
+    tenant, keys = world
+    root, alice = _auth(keys["root"]), _auth(keys["alice"])
+    line = f"p, role:staff, {tenant.name}, collection:wiki/*, read"
+    added = client.post("/v1/policies", json={"lines": [line]}, headers=root)
+    assert added.status_code == 200
+    assert line in added.json()["lines"]
+    created = client.post(
+        "/v1/documents",
+        headers=root,
+        json={
+            "collection": "wiki/howto",
+            "title": "Howto",
+            "text": "How to book a meeting room.",
+            "classification": "internal",
+        },
+    )
+    assert created.status_code == 201, created.text
+    doc_id = created.json()["document_id"]
+    seen = client.post("/v1/retrieve", json={"query": "meeting room"}, headers=alice).json()
+    assert doc_id in {c["document_id"] for c in seen["chunks"]}
+    assert client.delete(f"/v1/documents/{doc_id}", headers=root).status_code == 204
+    assert client.delete(f"/v1/documents/{doc_id}", headers=root).status_code == 404
+    removed = client.request("DELETE", "/v1/policies", json={"lines": [line]}, headers=root)
+    assert line not in removed.json()["lines"]
+
+
+def test_policy_lines_for_another_tenant_are_refused(client: TestClient, world: Any) -> None:
+    """A policy line naming another tenant is a 4xx, and nothing is added."""
+    tenant, keys = world
+    root = _auth(keys["root"])
+    before = client.get("/v1/policies", headers=root).json()["lines"]
+    response = client.post(
+        "/v1/policies",
+        headers=root,
+        json={
+            "lines": [
+                f"p, root, {tenant.name}, collection:ok, read",
+                "p, root, other-tenant, collection:*, read",
+            ]
+        },
+    )
+    assert response.status_code == 400
+    assert "line 2" in response.json()["detail"]
+    assert client.get("/v1/policies", headers=root).json()["lines"] == before
+
+
+def test_memory_is_per_user(client: TestClient, world: Any) -> None:
+    """Memory written by one user is invisible to another asking for the same session."""
+    _, keys = world
+    alice, root = _auth(keys["alice"]), _auth(keys["root"])
+    assert (
+        client.post(
+            "/v1/sessions/s-1/memory", headers=alice, json={"role": "user", "content": "my secret"}
+        ).status_code
+        == 201
+    )
+    assert [e["content"] for e in client.get("/v1/sessions/s-1/memory", headers=alice).json()["entries"]] == [
+        "my secret"
+    ]
+    assert client.get("/v1/sessions/s-1/memory", headers=root).json() == {"entries": []}
+    with_memory = client.post("/v1/retrieve", headers=alice, json={"query": "hotel", "session_id": "s-1"})
+    assert [m["content"] for m in with_memory.json()["memory"]] == ["my secret"]
+    assert client.delete("/v1/sessions/s-1", headers=alice).status_code == 204
+    assert client.get("/v1/sessions/s-1/memory", headers=alice).json() == {"entries": []}
+
+
+def test_health_ready_metrics_openapi(client: TestClient) -> None:
+    """Operational endpoints answer."""
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "securerag_http_requests" in metrics.text
+    assert "/v1/retrieve" in client.get("/openapi.json").json()["paths"]
+
+
+def test_unknown_route_is_problem_json(client: TestClient) -> None:
+    """Even a 404 for an unknown path is problem+json."""
+    response = client.get("/v1/nope")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

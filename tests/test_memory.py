@@ -1,0 +1,129 @@
+"""Session memory: encrypted, isolated per (tenant, user, session), with a TTL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from securerag.crypto.aead import Aead
+from securerag.crypto.binding import memory_aad
+from securerag.db import tenant_transaction
+from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
+from securerag.memory import MemoryLimits, MemoryStore
+from securerag.runtime import Runtime
+from tests.fakes import FakeClock
+
+
+def _append(
+    store: MemoryStore,
+    conn: psycopg.Connection[Any],
+    tenant: Any,
+    user: str,
+    sid: str,
+    content: str,
+    ttl: int | None = None,
+) -> None:
+    with tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
+        store.append(tx, tenant.id, user, sid, role="user", content=content, ttl_seconds=ttl)
+
+
+def _read(store: MemoryStore, conn: psycopg.Connection[Any], tenant: Any, user: str, sid: str) -> list[str]:
+    with tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
+        return [e.content for e in store.entries(tx, tenant.id, user, sid)]
+
+
+def test_entries_round_trip_in_order(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """A user's entries come back decrypted, oldest first."""
+    tenant = make_tenant()
+    for text in ("first", "second", "third"):
+        _append(runtime.memory, conn, tenant, "alice", "s1", text)
+    assert _read(runtime.memory, conn, tenant, "alice", "s1") == ["first", "second", "third"]
+
+
+def test_other_user_and_other_tenant_see_an_empty_session(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """The same session id read by another user, or in another tenant, is empty."""
+    a, b = make_tenant(), make_tenant()
+    _append(runtime.memory, conn, a, "alice", "shared-id", "alice's secret")
+    assert _read(runtime.memory, conn, a, "bob", "shared-id") == []
+    assert _read(runtime.memory, conn, b, "alice", "shared-id") == []
+
+
+def test_rls_hides_other_users_rows_even_without_where(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """Bob's transaction cannot see Alice's rows, even with a query naming her."""
+    tenant = make_tenant()
+    _append(runtime.memory, conn, tenant, "alice", "s1", "hello")
+    with tenant_transaction(conn, tenant.id, access="read", user="bob") as tx:
+        rows = tx.execute("SELECT count(*) FROM securerag.memory_entries WHERE user_name = 'alice'")
+        assert rows.fetchone() == (0,)
+
+
+def test_ttl_is_honoured(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """An entry past its expiry is never returned."""
+    clock = FakeClock()
+    store = MemoryStore(runtime.keyring, default_ttl_seconds=None, clock=clock)
+    tenant = make_tenant()
+    _append(store, conn, tenant, "alice", "s1", "short-lived", ttl=1)
+    _append(store, conn, tenant, "alice", "s1", "forever")
+    assert _read(store, conn, tenant, "alice", "s1") == ["short-lived", "forever"]
+    clock.advance(1.5)
+    assert _read(store, conn, tenant, "alice", "s1") == ["forever"]
+
+
+def test_deleted_session_cannot_be_decrypted(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    admin_conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+) -> None:
+    """After deletion, a copy of the ciphertext taken before cannot be opened with any remaining key."""
+    tenant = make_tenant()
+    _append(runtime.memory, conn, tenant, "alice", "gone", "remember my PIN 4242")
+    entry_id, sealed = admin_conn.execute(
+        "SELECT id, sealed FROM securerag.memory_entries WHERE tenant_id = %s", (tenant.id,)
+    ).fetchone()
+    with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+        assert runtime.memory.delete_session(tx, tenant.id, "alice", "gone")
+    runtime.keyring.clear_cache()
+    with tenant_transaction(conn, tenant.id, access="admin", user="alice") as tx:
+        key_ids = [r[0] for r in tx.execute("SELECT id FROM securerag.data_keys").fetchall()]
+        remaining = runtime.keyring.keys(tx, tenant.id, key_ids)
+    aad = memory_aad(tenant_id=tenant.id, user="alice", session_id="gone", entry_id=entry_id, role="user")
+    for key in remaining.values():
+        with pytest.raises(DecryptionError):
+            Aead(key).open(bytes(sealed), aad=aad)
+    assert _read(runtime.memory, conn, tenant, "alice", "gone") == []
+
+
+def test_quota_is_a_clear_error(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """Past the per-session entry quota, writing fails with QuotaExceeded."""
+    store = MemoryStore(runtime.keyring, limits=MemoryLimits(max_entries=2))
+    tenant = make_tenant()
+    _append(store, conn, tenant, "alice", "s", "one")
+    _append(store, conn, tenant, "alice", "s", "two")
+    with pytest.raises(QuotaExceeded):
+        _append(store, conn, tenant, "alice", "s", "three")
+
+
+@pytest.mark.parametrize(
+    "sid", ["", "has space", "x" * 129, "../etc"], ids=["empty", "space", "long", "path"]
+)
+def test_bad_session_ids_are_refused(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any], sid: str
+) -> None:
+    """Session ids outside the allowed alphabet are invalid input."""
+    tenant = make_tenant()
+    with pytest.raises(InvalidInput):
+        _append(runtime.memory, conn, tenant, "alice", sid, "x")
