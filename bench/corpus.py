@@ -42,7 +42,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-GATHER_VERSION = 1
+GATHER_VERSION = 2
 MIN_WORDS, SOFT_WORDS, MAX_WORDS, MAX_CHARS = 40, 70, 120, 1000
 MAX_DOC_CHUNKS = 200  # keeps huge changelogs / generated modules from dominating
 HOLDOUT_MOD, N_QUERIES, SEED, SHARD, BATCH = 30, 1000, 20240601, 2048, 64
@@ -350,8 +350,9 @@ def gather(n_chunks: int) -> dict[str, Any]:
     quota, left = dict.fromkeys(avail, 0), min(n_chunks, sum(avail.values()))
     while left > 0:
         open_kinds = [k for k in avail if quota[k] < avail[k]]
+        share = max(1, left // len(open_kinds))
         for k in open_kinds:
-            add = min(max(1, left // len(open_kinds)), avail[k] - quota[k], left)
+            add = min(share, avail[k] - quota[k], left)
             quota[k], left = quota[k] + add, left - add
     rng, chosen = random.Random(SEED), []
     for kind, kdocs in sorted(docs.items()):
