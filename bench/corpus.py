@@ -309,6 +309,16 @@ def pack(ps: list[str]) -> list[str]:
     ]
 
 
+def is_query(s: str) -> bool:
+    """A plausible standalone query: one 6-30 word prose sentence, no URLs, dates or hashes."""
+    return (
+        6 <= len(s.split()) <= 30
+        and is_prose(s, stopwords=True)
+        and re.fullmatch(r"[A-Z][^:@]*[a-z][.?!]", s) is not None
+        and not re.search(r"://|\d{4,}", s)
+    )
+
+
 def norm_key(text: str) -> bytes:
     """Hash of the lower-cased letters only, so whitespace/punctuation/number variants collide."""
     return hashlib.blake2b(re.sub(r"[^a-z]+", "", text.lower()).encode(), digest_size=12).digest()
@@ -329,14 +339,8 @@ def gather(n_chunks: int) -> dict[str, Any]:
                     seen_par.add(norm_key(p))
                     new.append(p)
             if int(hashlib.blake2b(source.encode()).hexdigest()[:8], 16) % HOLDOUT_MOD == 0:
-                cands.setdefault(kind, []).extend(
-                    s
-                    for p in new
-                    for s in SENT.split(p)[:1]
-                    if 6 <= len(s.split()) <= 30
-                    and is_prose(s, stopwords=True)
-                    and not re.search(r"://|@|\d{4,}|::", s)
-                )
+                first = (SENT.split(p)[0] for p in new)
+                cands.setdefault(kind, []).extend(s for s in first if is_query(s))
                 continue
             chunks = []
             for c in pack(new):

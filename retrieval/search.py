@@ -207,12 +207,16 @@ class VectorSearch:
         # Expected tuples to visit grows like gather / selectivity; give the scan
         # room for that (with a margin for clustering), within a hard ceiling.
         budget = int(min(t.max_scan_tuples, max(20_000, 3 * gather / max(selectivity, 1e-6))))
+        # Route, do not hope: with sequential scans, bitmap scans and sorts off,
+        # the ordered HNSW index scan is the only plan left for the inner query
+        # (a B-tree scan would need a sort of the whole partition).
         conn.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
             " set_config('hnsw.ef_search', %s, true),"
             " set_config('hnsw.max_scan_tuples', %s, true),"
             " set_config('enable_seqscan', 'off', true),"
-            " set_config('enable_bitmapscan', 'off', true)",
+            " set_config('enable_bitmapscan', 'off', true),"
+            " set_config('enable_sort', 'off', true)",
             (str(min(1000, max(t.ef_search, gather))), str(budget)),
         )
         try:
@@ -220,7 +224,8 @@ class VectorSearch:
                 return cur.execute(_HNSW, {**params, "n": gather}).fetchall()
         finally:
             conn.execute(
-                "SELECT set_config('enable_seqscan', 'on', true), set_config('enable_bitmapscan', 'on', true)"
+                "SELECT set_config('enable_seqscan', 'on', true),"
+                " set_config('enable_bitmapscan', 'on', true), set_config('enable_sort', 'on', true)"
             )
 
 

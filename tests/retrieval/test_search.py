@@ -1,0 +1,151 @@
+"""Top-k among readable chunks: never short, never unreadable, at every selectivity."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from securerag.authz import TenantPolicy, apply_read_filter, parse_policy
+from securerag.db import Database, tenant_transaction
+from securerag.models import DocumentAttrs, Level
+from securerag.retrieval import VectorSearch
+from securerag.retrieval.search import SearchTuning
+from securerag.tenants import TenantRef, ensure_tenant
+
+N = 6_000
+# collection -> share of the tenant's chunks
+SHARES = {"c/big": 0.9, "c/mid": 0.09, "c/small": 0.009, "c/tiny": 0.001}
+USERS = {
+    "all": "collection:c/*",
+    "mid": "collection:c/mid",
+    "small": "collection:c/small",
+    "tiny": "collection:c/tiny",
+    "none": "collection:nothing",
+}
+
+
+@pytest.fixture(scope="module")
+def world(db: Database) -> Iterator[tuple[TenantRef, npt.NDArray[np.float32], list[str], TenantPolicy]]:
+    rng = np.random.default_rng(42)
+    vectors = rng.standard_normal((N, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    names = rng.choice(list(SHARES), size=N, p=list(SHARES.values())).tolist()
+    with db.connect() as conn:
+        tenant = ensure_tenant(conn, f"search-{uuid.uuid4().hex[:8]}")
+        with tenant_transaction(conn, tenant.id, access="admin") as tx, tx.cursor() as cur:
+            for start in range(0, N, 10):
+                doc = uuid.uuid4()
+                coll = names[start]
+                rows = range(start, min(start + 10, N))
+                for i in rows:
+                    names[i] = coll  # a document's chunks share its collection
+                cur.execute(
+                    "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl,"
+                    " key_id, sealed_meta, n_chunks) VALUES (%s, %s, %s, 0, '{}', %s, 'x', %s)",
+                    (tenant.id, doc, coll, uuid.uuid4(), len(rows)),
+                )
+                cur.executemany(
+                    "INSERT INTO securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
+                    " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
+                    " scanner_version) VALUES (%s, %s, %s, %s, %s, 0, '{}', %s, 'x', 0, 0, '{}', 1)",
+                    [(tenant.id, uuid.UUID(int=i + 1), doc, i - start, coll, vectors[i]) for i in rows],
+                )
+        text = "\n".join(f"p, {u}, {tenant.name}, {obj}, read" for u, obj in USERS.items())
+        policy = TenantPolicy(tenant.name, tuple(parse_policy(text.splitlines(), tenant=tenant.name)))
+        yield tenant, vectors, names, policy
+
+
+def _brute_force(
+    vectors: npt.NDArray[np.float32],
+    names: list[str],
+    readable: set[str],
+    query: npt.NDArray[np.float32],
+    k: int,
+) -> list[int]:
+    idx = np.array([i for i, n in enumerate(names) if n in readable], dtype=int)
+    if idx.size == 0:
+        return []
+    distances = 1.0 - vectors[idx] @ query
+    order = np.lexsort((idx, distances))[:k]
+    return [int(i) for i in idx[order]]
+
+
+def _run(
+    db: Database,
+    tenant: TenantRef,
+    policy: TenantPolicy,
+    user: str,
+    query: Any,
+    k: int,
+    search: VectorSearch,
+    plan: Any = None,
+) -> tuple[list[int], str]:
+    read = policy.grants(user).read
+    with db.connect() as conn, tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
+        apply_read_filter(tx, read)
+        found = search.search(tx, tenant.id, read, query, k, plan=plan)
+    return [row.id.int - 1 for row in found.rows], found.plan
+
+
+@pytest.mark.parametrize("user", list(USERS))
+def test_routed_search_is_never_short(db: Database, world: Any, user: str) -> None:
+    """For 20 queries, the routed search returns min(k, readable) rows, all readable, nearest first."""
+    tenant, vectors, names, policy = world
+    read = policy.grants(user).read
+    readable = {n for n in SHARES if read.allows(DocumentAttrs(tenant.name, n, Level.PUBLIC, ()))}
+    available = sum(1 for n in names if n in readable)
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        query = rng.standard_normal(384).astype(np.float32)
+        query /= np.linalg.norm(query)
+        got, _ = _run(db, tenant, policy, user, query, 10, VectorSearch())
+        assert len(got) == min(10, available)
+        assert all(names[i] in readable for i in got)
+        distances = [1.0 - float(vectors[i] @ query) for i in got]
+        assert distances == sorted(distances)
+
+
+@pytest.mark.parametrize("user", ["all", "mid", "small", "tiny"])
+def test_exact_plan_is_exact(db: Database, world: Any, user: str) -> None:
+    """The exact path returns precisely the brute-force top-k of the readable set."""
+    tenant, vectors, names, policy = world
+    readable = {n for n in SHARES if n.startswith(USERS[user].split(":")[1].rstrip("*"))}
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        query = rng.standard_normal(384).astype(np.float32)
+        query /= np.linalg.norm(query)
+        got, plan = _run(db, tenant, policy, user, query, 10, VectorSearch(), plan="exact")
+        assert plan == "exact"
+        assert got == _brute_force(vectors, names, readable, query, 10)
+
+
+def test_router_picks_exact_for_few_and_hnsw_for_many(db: Database, world: Any) -> None:
+    """Selective readers take the exact path; broad readers the HNSW path."""
+    tenant, _, _, policy = world
+    query = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    search = VectorSearch(SearchTuning(exact_max_rows=1_000))
+    assert _run(db, tenant, policy, "tiny", query, 10, search)[1] == "exact"
+    assert _run(db, tenant, policy, "all", query, 10, search)[1] in ("hnsw", "hnsw+exact")
+
+
+def test_hnsw_shortfall_falls_back_to_exact(db: Database, world: Any) -> None:
+    """If the HNSW budget runs out before k readable rows, the exact path fills the result."""
+    tenant, _, names, policy = world
+    query = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    # Force HNSW for a 0.1% reader with a tiny scan budget: it cannot find 10 rows alone.
+    search = VectorSearch(SearchTuning(exact_max_rows=0, ef_search=10, oversample=1, max_scan_tuples=20))
+    got, plan = _run(db, tenant, policy, "tiny", query, 10, search)
+    assert plan == "hnsw+exact"
+    assert len(got) == min(10, sum(1 for n in names if n == "c/tiny"))
+
+
+def test_k_must_be_positive(db: Database, world: Any) -> None:
+    """k below 1 is a programming error."""
+    tenant, _, _, policy = world
+    with pytest.raises(ValueError, match="k must be"):
+        _run(db, tenant, policy, "all", np.ones(384, dtype=np.float32), 0, VectorSearch())
