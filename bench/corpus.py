@@ -42,7 +42,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-GATHER_VERSION = 2
+GATHER_VERSION = 3
 MIN_WORDS, SOFT_WORDS, MAX_WORDS, MAX_CHARS = 40, 70, 120, 1000
 MAX_DOC_CHUNKS = 200  # keeps huge changelogs / generated modules from dominating
 HOLDOUT_MOD, N_QUERIES, SEED, SHARD, BATCH = 30, 1000, 20240601, 2048, 64
@@ -248,7 +248,7 @@ def tasks() -> list[Task]:
     out: list[Task] = []
     for p in sorted(Path("/usr/share/man").glob("man[1-8]*/*")):  # English sections only
         if p.is_file() and not p.is_symlink() and not re.match(r"gcloud_(alpha|beta)_", p.name):
-            out.append(("man", "man:" + re.sub(r"\.\w+(\.gz)?$", "", p.name), str(p)))
+            out.append(("man", "man:" + p.name.removesuffix(".gz"), str(p)))  # man:ls.1
     for p in sorted(Path("/usr/share/info").glob("*.info*")):
         out.append(("info", "info:" + p.name.split(".info")[0], str(p)))
     for p in sorted(Path("/usr/share/doc").rglob("*")):
@@ -265,7 +265,7 @@ def tasks() -> list[Task]:
             out.append(("doc", "doc:" + rel, str(p)))
     for root in ("/usr/share/perl", "/usr/lib/x86_64-linux-gnu/perl"):
         out += [
-            ("pod", "pod:" + p.stem, str(p))
+            ("pod", "pod:" + "::".join(p.relative_to(root).with_suffix("").parts[1:]), str(p))
             for p in sorted(Path(root).rglob("*.p[mo]*"))
             if p.suffix in (".pm", ".pod") and p.is_file()
         ]
@@ -451,6 +451,7 @@ def main() -> None:
     ap.add_argument("--chunks", type=int, default=120_000, help="corpus chunks (default 120000)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output (default {DEFAULT_OUT})")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in logs
     out: Path = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     gathered = out.with_name(out.stem + ".gathered.json.gz")

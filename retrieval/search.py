@@ -3,29 +3,36 @@
 The reader's filter is in the WHERE clause of the query that ranks by
 distance, so top-k means the k nearest chunks *among those the reader may
 read*. pgvector's HNSW applies a filter after it produced its candidates, so a
-selective filter under-fills; the plan is therefore routed per query on how
-many chunks the reader may read (known exactly from `collection_stats`):
+selective filter under-fills; the plan is therefore routed per query on an
+estimate of how many chunks the reader may read:
 
 - **exact**: few readable chunks. The HNSW index is switched off for the
-  transaction, a B-tree on (tenant, collection, classification) narrows the
-  rows, and distances are computed and sorted for all of them.
+  statement; B-tree range scans over the allowed collection globs (and the
+  acl-shared documents) narrow the rows, and every distance is computed.
 - **hnsw**: many readable chunks. The partition's HNSW graph with pgvector 0.8
-  iterative scans (`relaxed_order`, re-sorted afterwards) and a scan budget
-  sized for the filter's selectivity.
+  iterative scans (`relaxed_order`), gathering more than k candidates and
+  sorting them exactly.
 
-If the HNSW path still returns fewer rows than it should (its budget ran out),
+If the HNSW path returns fewer rows than it should (its scan budget ran out),
 the exact path runs: results are never short while readable chunks remain.
+
+Every hint added for speed (key ranges, shared document ids) only narrows
+which rows are *examined*; the full read decision is always in the WHERE
+clause too, and row-level security applies it again.
 """
 
 from __future__ import annotations
 
+import sys
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 
 from securerag.authz import ReadFilter
@@ -53,12 +60,13 @@ class ChunkRow:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """How many chunks the tenant holds, the reader may read, and an exact scan would touch."""
+    """Chunks in the tenant, and (an upper bound of) those the reader may read."""
 
     total: int
     readable: int
-    scanned: int
-    collections: list[str]
+    shared_documents: list[uuid.UUID]
+    shared_truncated: bool = False
+    """More shared documents than the hint may list: the exact path scans everything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,65 +83,144 @@ class SearchTuning:
     """Knobs of the router, measured by `bench/retrieval.py`."""
 
     exact_max_rows: int = 4_000
-    """Route to the exact path when an exact scan would touch at most this many rows."""
+    """Take the exact path when at most this many chunks may be readable..."""
+    exact_max_share: float = 0.02
+    """...or when at most this share of the tenant may be."""
     ef_search: int = 100
-    """HNSW candidate list (recall at 100% selectivity)."""
+    """HNSW candidate list (sets recall at full selectivity)."""
     oversample: int = 4
-    """Relaxed-order results gathered per returned row before the re-sort."""
-    max_scan_tuples: int = 40_000
-    """Upper bound on HNSW tuples visited by one iterative scan."""
+    """Relaxed-order candidates gathered per returned row before the exact re-sort."""
+    max_scan_tuples: int = 30_000
+    """Upper bound on HNSW tuples one iterative scan visits before giving up."""
+    max_shared_documents: int = 5_000
+    """Above this many acl-shared documents, the exact path is not taken."""
 
 
-_COLUMNS = (
-    "id, document_id, ordinal, collection, classification, acl, sealed, scan_score, scan_action,"
-    " scan_reasons, scanner_version"
+def key_ranges(globs: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Disjoint half-open ranges [lo, hi) of collection names (C collation) that
+    contain every name the globs match. None as `hi` means unbounded."""
+    ranges: list[tuple[str, str | None]] = []
+    for glob in globs:
+        if glob.endswith("*"):
+            prefix = glob[:-1]
+            ranges.append((prefix, _successor(prefix)))
+        else:
+            # No name sorts between `glob` and `glob + "\x01"` but `glob` itself:
+            # PostgreSQL text cannot hold NUL, so any longer name is >= the bound.
+            ranges.append((glob, glob + "\x01"))
+    ranges.sort(key=lambda r: r[0])
+    merged: list[tuple[str, str | None]] = []
+    for lo, hi in ranges:
+        if merged:
+            last_lo, last_hi = merged[-1]
+            if last_hi is None or lo < last_hi:
+                if last_hi is not None and (hi is None or hi > last_hi):
+                    merged[-1] = (last_lo, hi)
+                continue
+        merged.append((lo, hi))
+    return merged
+
+
+def _successor(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with `prefix`
+    (code point order, which is UTF-8 byte order, which is the C collation)."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop())
+        nxt = last + 1
+        if 0xD800 <= nxt <= 0xDFFF:
+            nxt = 0xE000
+        if nxt <= sys.maxunicode:
+            return "".join(chars) + chr(nxt)
+    return None
+
+
+_COLUMNS = sql.SQL(
+    "c.id, c.document_id, c.ordinal, c.collection, c.classification, c.acl, c.sealed, c.scan_score,"
+    " c.scan_action, c.scan_reasons, c.scanner_version"
 )
 
 # The read decision of authorization.md, rows 1-4, as bound parameters.
-_READABLE = (
-    "tenant_id = %(tenant)s"
-    " AND classification <= %(clearance)s"
-    " AND NOT (collection LIKE ANY (%(deny)s::text[]))"
-    " AND (collection LIKE ANY (%(allow)s::text[]) OR acl && %(subjects)s::text[])"
+_READABLE = sql.SQL(
+    "c.tenant_id = %(tenant)s"
+    " AND c.classification <= %(clearance)s"
+    " AND NOT (c.collection LIKE ANY (%(deny)s::text[]))"
+    " AND (c.collection LIKE ANY (%(allow)s::text[]) OR c.acl && %(subjects)s::text[])"
 )
 
-_ESTIMATE = f"""
-SELECT coalesce(sum(n_chunks), 0),
-       coalesce(sum(n_chunks) FILTER (WHERE readable), 0),
-       coalesce(array_agg(DISTINCT collection) FILTER (WHERE readable), '{{}}')
-  FROM (SELECT n_chunks, collection, ({_READABLE}) AS readable
-          FROM securerag.collection_stats WHERE tenant_id = %(tenant)s) AS s
+_ESTIMATE = """
+SELECT
+  (SELECT coalesce(sum(s.n_chunks), 0)
+     FROM unnest(%(lo)s::text[], %(hi)s::text[]) AS r(lo, hi)
+     CROSS JOIN LATERAL (
+       SELECT n_chunks FROM securerag.collection_stats s
+        WHERE s.tenant_id = %(tenant)s AND s.collection >= r.lo
+          AND (r.hi IS NULL OR s.collection < r.hi) AND s.classification <= %(clearance)s
+     ) AS s),
+  (SELECT coalesce(sum(n_chunks), 0) FROM securerag.document_shares
+    WHERE tenant_id = %(tenant)s AND subject = ANY (%(subjects)s::text[])
+      AND classification <= %(clearance)s),
+  (SELECT coalesce(array_agg(DISTINCT document_id), '{}') FROM (
+     SELECT document_id FROM securerag.document_shares
+      WHERE tenant_id = %(tenant)s AND subject = ANY (%(subjects)s::text[])
+        AND classification <= %(clearance)s
+      LIMIT %(max_shared)s + 1) AS d),
+  (SELECT greatest(reltuples, 0)::bigint FROM pg_class
+    WHERE oid = to_regclass('securerag.chunks_t' || %(tenant)s::int))
 """
 
-_SCANNED = """
-SELECT coalesce(sum(n_chunks), 0) FROM securerag.collection_stats
- WHERE tenant_id = %(tenant)s AND collection = ANY (%(collections)s::text[])
-   AND classification <= %(clearance)s
-"""
-
-# `collection = ANY(...)` repeats what the filter implies in a form a B-tree can
-# use (text equality is leakproof, so it may run before the RLS quals).
-_EXACT = f"""
-SELECT {_COLUMNS}, embedding <=> %(q)s AS distance
-  FROM securerag.chunks
- WHERE {_READABLE}
-   AND collection = ANY (%(collections)s::text[])
- ORDER BY distance, id
- LIMIT %(k)s
-"""
-
-# pgvector's relaxed order returns rows slightly out of order: gather more than
-# k in a materialised CTE and sort them exactly.
-_HNSW = f"""
+# Candidates by id and distance only; the k survivors are joined back for their columns.
+_HNSW = sql.SQL(
+    """
 WITH candidates AS MATERIALIZED (
-  SELECT {_COLUMNS}, embedding <=> %(q)s AS distance
-    FROM securerag.chunks
-   WHERE {_READABLE}
-   ORDER BY embedding <=> %(q)s
+  SELECT c.id, c.embedding <=> %(q)s AS distance
+    FROM securerag.chunks c
+   WHERE {readable}
+   ORDER BY c.embedding <=> %(q)s
    LIMIT %(n)s
+), top AS (
+  SELECT id, distance FROM candidates ORDER BY distance + 0, id LIMIT %(k)s
 )
-SELECT * FROM candidates ORDER BY distance + 0, id LIMIT %(k)s
+SELECT {columns}, top.distance
+  FROM top JOIN securerag.chunks c ON c.tenant_id = %(tenant)s AND c.id = top.id
+ ORDER BY top.distance, top.id
 """
+)
+
+# `+ 0` makes the sort key an expression no index can supply, so every distance
+# is computed and sorted: exact by construction, whatever the planner settings.
+# (Through the partitioned parent, PostgreSQL 18 still picks a *disabled* HNSW
+# scan when enable_indexscan is off; this does not depend on that setting.)
+_EXACT = sql.SQL(
+    """
+WITH top AS (
+  SELECT c.id, c.embedding <=> %(q)s AS distance
+    FROM securerag.chunks c
+   WHERE {readable} AND ({hint})
+   ORDER BY (c.embedding <=> %(q)s) + 0, c.id
+   LIMIT %(k)s
+)
+SELECT {columns}, top.distance
+  FROM top JOIN securerag.chunks c ON c.tenant_id = %(tenant)s AND c.id = top.id
+ ORDER BY top.distance, top.id
+"""
+)
+
+HNSW_QUERY = _HNSW.format(readable=_READABLE, columns=_COLUMNS)
+"""The candidate query of the HNSW path, exactly as it runs (composed once)."""
+
+# Planner settings per path, always all of them: no reset round trips, and a
+# fallback in the same transaction never inherits the other path's choices.
+_EXACT_SETTINGS = (
+    "SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'on', true),"
+    " set_config('enable_bitmapscan', 'on', true), set_config('enable_sort', 'on', true)"
+)
+_HNSW_SETTINGS = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
+    " set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true),"
+    " set_config('enable_indexscan', 'on', true), set_config('enable_seqscan', 'off', true),"
+    " set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
 
 
 class VectorSearch:
@@ -148,16 +235,29 @@ class VectorSearch:
         return self._tuning
 
     def estimate(self, conn: psycopg.Connection[Any], tenant_id: int, read: ReadFilter) -> Estimate:
-        """Counts from `collection_stats` (exact, maintained by trigger)."""
-        params = _params(tenant_id, read)
-        row = conn.execute(_ESTIMATE, params).fetchone()
+        """Readable chunks, bounded from above from the counts the documents trigger keeps."""
+        ranges = key_ranges(read.allow_globs)
+        row = conn.execute(
+            _ESTIMATE,
+            {
+                "tenant": tenant_id,
+                "clearance": int(read.clearance),
+                "subjects": list(read.subjects),
+                "lo": [lo for lo, _ in ranges],
+                "hi": [hi for _, hi in ranges],
+                "max_shared": self._tuning.max_shared_documents,
+            },
+        ).fetchone()
         assert row is not None
-        total, readable, collections = int(row[0]), int(row[1]), list(row[2])
-        scanned = 0
-        if collections:
-            srow = conn.execute(_SCANNED, {**params, "collections": collections}).fetchone()
-            scanned = int(srow[0]) if srow else 0
-        return Estimate(total=total, readable=readable, scanned=scanned, collections=collections)
+        allowed, shared, shared_docs, total = int(row[0]), int(row[1]), list(row[2]), int(row[3] or 0)
+        readable = allowed + shared
+        truncated = len(shared_docs) > self._tuning.max_shared_documents
+        return Estimate(
+            total=max(total, readable),
+            readable=readable,
+            shared_documents=[] if truncated else shared_docs,
+            shared_truncated=truncated,
+        )
 
     def search(
         self,
@@ -179,61 +279,75 @@ class VectorSearch:
         est = self.estimate(conn, tenant_id, read)
         if est.readable == 0:
             return SearchResult([], "empty", est)
-        want = min(k, est.readable)
-        params = {**_params(tenant_id, read), "q": query, "k": k, "collections": est.collections}
-        route = plan or ("exact" if est.scanned <= self._tuning.exact_max_rows else "hnsw")
+        params = {
+            "tenant": tenant_id,
+            "clearance": int(read.clearance),
+            "allow": read.allow_patterns,
+            "deny": read.deny_patterns,
+            "subjects": list(read.subjects),
+            "q": query,
+            "k": k,
+        }
+        route = plan or self._route(est)
         if route == "exact":
-            return SearchResult(self._exact(conn, params), "exact", est)
-        rows = self._hnsw(conn, params, k=k, selectivity=est.readable / max(est.total, 1))
-        if len(rows) >= want or plan == "hnsw":
+            return SearchResult(self._exact(conn, params, read, est), "exact", est)
+        rows = self._hnsw(conn, params, k=k)
+        if len(rows) >= k or plan == "hnsw":
             return SearchResult(rows, "hnsw", est)
-        return SearchResult(self._exact(conn, params), "hnsw+exact", est)
+        # Short: either fewer than k are readable (the estimate is an upper bound)
+        # or the scan budget ran out. The exact path settles it.
+        return SearchResult(self._exact(conn, params, read, est), "hnsw+exact", est)
 
-    def _exact(self, conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[ChunkRow]:
-        # HNSW is an index scan only; with index scans off the planner keeps the
-        # B-tree bitmap scan and computes every distance: exact by construction.
-        conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
-        try:
-            with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
-                return cur.execute(_EXACT, params).fetchall()
-        finally:
-            conn.execute("SELECT set_config('enable_indexscan', 'on', true)")
-
-    def _hnsw(
-        self, conn: psycopg.Connection[Any], params: dict[str, Any], *, k: int, selectivity: float
-    ) -> list[ChunkRow]:
+    def _route(self, est: Estimate) -> Plan:
         t = self._tuning
-        gather = max(k * t.oversample, t.ef_search)
-        # Expected tuples to visit grows like gather / selectivity; give the scan
-        # room for that (with a margin for clustering), within a hard ceiling.
-        budget = int(min(t.max_scan_tuples, max(20_000, 3 * gather / max(selectivity, 1e-6))))
-        # Route, do not hope: with sequential scans, bitmap scans and sorts off,
-        # the ordered HNSW index scan is the only plan left for the inner query
-        # (a B-tree scan would need a sort of the whole partition).
-        conn.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true),"
-            " set_config('hnsw.ef_search', %s, true),"
-            " set_config('hnsw.max_scan_tuples', %s, true),"
-            " set_config('enable_seqscan', 'off', true),"
-            " set_config('enable_bitmapscan', 'off', true),"
-            " set_config('enable_sort', 'off', true)",
-            (str(min(1000, max(t.ef_search, gather))), str(budget)),
-        )
-        try:
-            with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
-                return cur.execute(_HNSW, {**params, "n": gather}).fetchall()
-        finally:
-            conn.execute(
-                "SELECT set_config('enable_seqscan', 'on', true),"
-                " set_config('enable_bitmapscan', 'on', true), set_config('enable_sort', 'on', true)"
+        if est.shared_truncated:
+            return "hnsw"
+        few = est.readable <= t.exact_max_rows or est.readable <= t.exact_max_share * est.total
+        return "exact" if few else "hnsw"
+
+    def _exact(
+        self, conn: psycopg.Connection[Any], params: dict[str, Any], read: ReadFilter, est: Estimate
+    ) -> list[ChunkRow]:
+        hint, hint_params = _hint(read, est)
+        query = _EXACT.format(readable=_READABLE, hint=hint, columns=_COLUMNS)
+        # B-tree bitmap scans narrow the rows to the hint; the sort key rules out HNSW.
+        conn.execute(_EXACT_SETTINGS)
+        with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
+            return cur.execute(query, {**params, **hint_params}).fetchall()
+
+    def _hnsw(self, conn: psycopg.Connection[Any], params: dict[str, Any], *, k: int) -> list[ChunkRow]:
+        t = self._tuning
+        gather = k * t.oversample
+        # Route, do not hope: with sequential scans, bitmap scans and sorts off, the
+        # ordered HNSW index scan is the only plan left for the candidate query (a
+        # B-tree scan would need a sort of the whole partition).
+        conn.execute(_HNSW_SETTINGS, (str(min(1000, max(t.ef_search, gather))), str(t.max_scan_tuples)))
+        with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
+            return cur.execute(HNSW_QUERY, {**params, "n": gather}).fetchall()
+
+
+def _hint(read: ReadFilter, est: Estimate) -> tuple[sql.Composable, dict[str, Any]]:
+    """An index-friendly superset of the readable rows: key ranges of the allow
+    globs, plus the acl-shared documents. Text comparisons and uuid equality are
+    leakproof, so the planner may use them below the RLS quals."""
+    if est.shared_truncated:
+        return sql.SQL("true"), {}  # too many shares to list: examine every row
+    parts: list[sql.Composable] = []
+    params: dict[str, Any] = {}
+    for i, (lo, hi) in enumerate(key_ranges(read.allow_globs)):
+        params[f"lo{i}"] = lo
+        if hi is None:
+            parts.append(sql.SQL("c.collection >= {}").format(sql.Placeholder(f"lo{i}")))
+        else:
+            params[f"hi{i}"] = hi
+            parts.append(
+                sql.SQL("(c.collection >= {} AND c.collection < {})").format(
+                    sql.Placeholder(f"lo{i}"), sql.Placeholder(f"hi{i}")
+                )
             )
-
-
-def _params(tenant_id: int, read: ReadFilter) -> dict[str, Any]:
-    return {
-        "tenant": tenant_id,
-        "clearance": int(read.clearance),
-        "allow": read.allow_patterns,
-        "deny": read.deny_patterns,
-        "subjects": list(read.subjects),
-    }
+    if est.shared_documents:
+        params["shared"] = est.shared_documents
+        parts.append(sql.SQL("c.document_id = ANY (%(shared)s::uuid[])"))
+    if not parts:
+        return sql.SQL("false"), params
+    return sql.SQL(" OR ").join(parts), params

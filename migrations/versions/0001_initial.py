@@ -39,6 +39,7 @@ TENANT_TABLES = (
     "documents",
     "chunks",
     "collection_stats",
+    "document_shares",
     "casbin_rule",
     "data_keys",
     "api_keys",
@@ -160,17 +161,33 @@ def upgrade() -> None:
     op.execute("CREATE INDEX chunks_collection ON securerag.chunks (tenant_id, collection, classification)")
     op.execute("CREATE INDEX chunks_document ON securerag.chunks (tenant_id, document_id)")
 
-    # Readable-chunk counts per label combination: lets a query estimate, in
-    # well under a millisecond, how many chunks its reader may see.
+    # Chunk counts per (collection, classification) and per acl share: a query
+    # estimates how many chunks its reader may see from these, in well under a
+    # millisecond, without touching the chunks.
     op.execute(
         """
         CREATE TABLE securerag.collection_stats (
           tenant_id integer NOT NULL REFERENCES securerag.tenants (id) ON DELETE CASCADE,
           collection text COLLATE "C" NOT NULL,
           classification smallint NOT NULL,
-          acl text[] NOT NULL,
           n_chunks bigint NOT NULL,
-          PRIMARY KEY (tenant_id, collection, classification, acl)
+          PRIMARY KEY (tenant_id, collection, classification)
+        )
+        """
+    )
+    # The acl as rows: lets the exact path find shared documents by index
+    # (`acl && subjects` is not leakproof, so under RLS it can never drive one).
+    op.execute(
+        """
+        CREATE TABLE securerag.document_shares (
+          tenant_id integer NOT NULL,
+          subject text NOT NULL,
+          document_id uuid NOT NULL,
+          classification smallint NOT NULL,
+          n_chunks integer NOT NULL,
+          PRIMARY KEY (tenant_id, subject, document_id),
+          FOREIGN KEY (tenant_id, document_id)
+            REFERENCES securerag.documents (tenant_id, id) ON DELETE CASCADE
         )
         """
     )
@@ -295,32 +312,38 @@ def upgrade() -> None:
 
     op.execute(
         """
-        CREATE FUNCTION securerag.track_collection_stats() RETURNS trigger
+        CREATE FUNCTION securerag.track_documents() RETURNS trigger
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
         BEGIN
           IF TG_OP IN ('DELETE', 'UPDATE') THEN
             UPDATE securerag.collection_stats SET n_chunks = n_chunks - OLD.n_chunks
              WHERE tenant_id = OLD.tenant_id AND collection = OLD.collection
-               AND classification = OLD.classification AND acl = OLD.acl;
+               AND classification = OLD.classification;
             DELETE FROM securerag.collection_stats
              WHERE tenant_id = OLD.tenant_id AND collection = OLD.collection
-               AND classification = OLD.classification AND acl = OLD.acl AND n_chunks <= 0;
+               AND classification = OLD.classification AND n_chunks <= 0;
+            DELETE FROM securerag.document_shares
+             WHERE tenant_id = OLD.tenant_id AND document_id = OLD.id;
           END IF;
           IF TG_OP IN ('INSERT', 'UPDATE') THEN
             INSERT INTO securerag.collection_stats AS s
-                   (tenant_id, collection, classification, acl, n_chunks)
-            VALUES (NEW.tenant_id, NEW.collection, NEW.classification, NEW.acl, NEW.n_chunks)
-            ON CONFLICT (tenant_id, collection, classification, acl)
+                   (tenant_id, collection, classification, n_chunks)
+            VALUES (NEW.tenant_id, NEW.collection, NEW.classification, NEW.n_chunks)
+            ON CONFLICT (tenant_id, collection, classification)
             DO UPDATE SET n_chunks = s.n_chunks + EXCLUDED.n_chunks;
+            INSERT INTO securerag.document_shares
+                   (tenant_id, subject, document_id, classification, n_chunks)
+            SELECT DISTINCT NEW.tenant_id, subject, NEW.id, NEW.classification, NEW.n_chunks
+              FROM unnest(NEW.acl) AS subject;
           END IF;
           RETURN NULL;
         END $$
         """
     )
     op.execute(
-        "CREATE TRIGGER documents_stats AFTER INSERT OR DELETE"
+        "CREATE TRIGGER documents_track AFTER INSERT OR DELETE"
         " OR UPDATE OF collection, classification, acl, n_chunks ON securerag.documents"
-        " FOR EACH ROW EXECUTE FUNCTION securerag.track_collection_stats()"
+        " FOR EACH ROW EXECUTE FUNCTION securerag.track_documents()"
     )
 
     # Tenant provisioning for the query role, which cannot run DDL itself.
@@ -383,7 +406,7 @@ def upgrade() -> None:
     )
     for table in ("documents", "chunks"):
         _policies(table, select=READ_FILTERED, insert=ADMIN, update=ADMIN, delete=ADMIN)
-    for table in ("collection_stats", "casbin_rule", "api_keys"):
+    for table in ("collection_stats", "document_shares", "casbin_rule", "api_keys"):
         _policies(table, select=TENANT, insert=ADMIN, update=ADMIN, delete=ADMIN)
     session_key = "(purpose = 'session' AND owner = (SELECT securerag.ctx_user()))"
     _policies(
@@ -435,7 +458,7 @@ def downgrade() -> None:
         "ctx_allow()",
         "ctx_deny()",
         "bump_policy_version()",
-        "track_collection_stats()",
+        "track_documents()",
         "ensure_tenant(text)",
         "tenant_id(text)",
         "lookup_api_key(text)",

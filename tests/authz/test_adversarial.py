@@ -14,7 +14,7 @@ import pytest
 
 from securerag.db import tenant_transaction
 from securerag.models import Level
-from securerag.retrieval.search import _HNSW
+from securerag.retrieval.search import HNSW_QUERY
 from securerag.runtime import Runtime
 from securerag.tenants import TenantRef
 
@@ -183,7 +183,7 @@ def test_vector_query_without_settings_returns_nothing(
         "k": 10,
     }
     # Generous parameters, but no transaction settings: RLS has nothing to admit.
-    assert conn.execute(_HNSW, params).fetchall() == []
+    assert conn.execute(HNSW_QUERY, params).fetchall() == []
 
 
 def test_a_forged_wider_filter_is_cut_back_by_rls(
@@ -212,5 +212,5 @@ def test_a_forged_wider_filter_is_cut_back_by_rls(
         user="alice",
         extra={"clearance": 2, "allow": ["finance/%"], "deny": [], "subjects": ["alice"]},
     ) as tx:
-        rows = tx.execute(_HNSW, params).fetchall()
+        rows = tx.execute(HNSW_QUERY, params).fetchall()
     assert [r[3] for r in rows] == ["finance/q1"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -9,18 +11,22 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from securerag.authz import TenantPolicy, apply_read_filter, parse_policy
+from securerag.authz.compiler import glob_matches
 from securerag.db import Database, tenant_transaction
 from securerag.models import DocumentAttrs, Level
 from securerag.retrieval import VectorSearch
-from securerag.retrieval.search import SearchTuning
+from securerag.retrieval.search import SearchTuning, key_ranges
 from securerag.tenants import TenantRef, ensure_tenant
 
 N = 6_000
 # collection -> share of the tenant's chunks
 SHARES = {"c/big": 0.9, "c/mid": 0.09, "c/small": 0.009, "c/tiny": 0.001}
 USERS = {
+    "star": "collection:*",
     "all": "collection:c/*",
     "mid": "collection:c/mid",
     "small": "collection:c/small",
@@ -84,10 +90,20 @@ def _run(
     k: int,
     search: VectorSearch,
     plan: Any = None,
+    *,
+    cripple_hnsw: bool = False,
 ) -> tuple[list[int], str]:
     read = policy.grants(user).read
     with db.connect() as conn, tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
         apply_read_filter(tx, read)
+        if cripple_hnsw:
+            # Make HNSW attractive to the planner (per-row distances look expensive, as on
+            # a large partition) and useless (one candidate), so any use of it shows.
+            tx.execute(
+                "SELECT set_config('hnsw.ef_search', '1', true),"
+                " set_config('hnsw.iterative_scan', 'off', true),"
+                " set_config('cpu_operator_cost', '10', true)"
+            )
         found = search.search(tx, tenant.id, read, query, k, plan=plan)
     return [row.id.int - 1 for row in found.rows], found.plan
 
@@ -110,25 +126,56 @@ def test_routed_search_is_never_short(db: Database, world: Any, user: str) -> No
         assert distances == sorted(distances)
 
 
-@pytest.mark.parametrize("user", ["all", "mid", "small", "tiny"])
+def _hnsw_scans(db: Database, tenant: TenantRef) -> int:
+    with db.connect_admin() as admin:
+        admin.execute("SELECT pg_stat_clear_snapshot()")
+        row = admin.execute(
+            "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = %s",
+            (f"chunks_t{tenant.id}_embedding_idx",),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _wait_for_scans(db: Database, tenant: TenantRef, at_least: int) -> int:
+    """Backends report statistics when they close; wait (briefly) until they have."""
+    deadline = time.monotonic() + 10
+    while (seen := _hnsw_scans(db, tenant)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
+@pytest.mark.parametrize("user", ["star", "all", "mid", "small", "tiny"])
 def test_exact_plan_is_exact(db: Database, world: Any, user: str) -> None:
-    """The exact path returns precisely the brute-force top-k of the readable set."""
+    """The exact path returns precisely the brute-force top-k of the readable set, and never
+    touches the HNSW index, whatever the planner's costs say."""
     tenant, vectors, names, policy = world
-    readable = {n for n in SHARES if n.startswith(USERS[user].split(":")[1].rstrip("*"))}
+    read = policy.grants(user).read
+    readable = {n for n in SHARES if read.allows(DocumentAttrs(tenant.name, n, Level.PUBLIC, ()))}
+    marker = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    # Calibrate: how many index scans does one forced-HNSW search add?
+    start = _hnsw_scans(db, tenant)
+    _run(db, tenant, policy, "star", marker, 10, VectorSearch(), plan="hnsw")
+    per_marker = _wait_for_scans(db, tenant, start + 1) - start
+    assert per_marker >= 1
+    before = _hnsw_scans(db, tenant)
     rng = np.random.default_rng(11)
     for _ in range(5):
         query = rng.standard_normal(384).astype(np.float32)
         query /= np.linalg.norm(query)
-        got, plan = _run(db, tenant, policy, user, query, 10, VectorSearch(), plan="exact")
+        got, plan = _run(db, tenant, policy, user, query, 10, VectorSearch(), plan="exact", cripple_hnsw=True)
         assert plan == "exact"
         assert got == _brute_force(vectors, names, readable, query, 10)
+    _run(db, tenant, policy, "star", marker, 10, VectorSearch(), plan="hnsw")
+    # The marker's scans arrive after those of the exact searches (their connections closed first).
+    assert _wait_for_scans(db, tenant, before + per_marker) == before + per_marker
 
 
 def test_router_picks_exact_for_few_and_hnsw_for_many(db: Database, world: Any) -> None:
     """Selective readers take the exact path; broad readers the HNSW path."""
     tenant, _, _, policy = world
     query = np.ones(384, dtype=np.float32) / np.sqrt(384)
-    search = VectorSearch(SearchTuning(exact_max_rows=1_000))
+    search = VectorSearch(SearchTuning(exact_max_rows=1_000, exact_max_share=0.01))
     assert _run(db, tenant, policy, "tiny", query, 10, search)[1] == "exact"
     assert _run(db, tenant, policy, "all", query, 10, search)[1] in ("hnsw", "hnsw+exact")
 
@@ -138,7 +185,9 @@ def test_hnsw_shortfall_falls_back_to_exact(db: Database, world: Any) -> None:
     tenant, _, names, policy = world
     query = np.ones(384, dtype=np.float32) / np.sqrt(384)
     # Force HNSW for a 0.1% reader with a tiny scan budget: it cannot find 10 rows alone.
-    search = VectorSearch(SearchTuning(exact_max_rows=0, ef_search=10, oversample=1, max_scan_tuples=20))
+    search = VectorSearch(
+        SearchTuning(exact_max_rows=0, exact_max_share=0, ef_search=10, oversample=1, max_scan_tuples=20)
+    )
     got, plan = _run(db, tenant, policy, "tiny", query, 10, search)
     assert plan == "hnsw+exact"
     assert len(got) == min(10, sum(1 for n in names if n == "c/tiny"))
@@ -149,3 +198,22 @@ def test_k_must_be_positive(db: Database, world: Any) -> None:
     tenant, _, _, policy = world
     with pytest.raises(ValueError, match="k must be"):
         _run(db, tenant, policy, "all", np.ones(384, dtype=np.float32), 0, VectorSearch())
+
+
+names = st.text(
+    alphabet=st.sampled_from(["a", "b", "/", "%", "_", "z", "é", "\uffff", "\U0010ffff"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(globs=st.lists(st.one_of(names, names.map(lambda n: n + "*"), st.just("*")), max_size=5), name=names)
+def test_key_ranges_contain_every_match(globs: list[str], name: str) -> None:
+    """Every name a glob matches lies in one of the ranges; the ranges are sorted and disjoint."""
+    ranges = key_ranges(globs)
+    if any(glob_matches(g, name) for g in globs):
+        assert any(lo <= name and (hi is None or name < hi) for lo, hi in ranges)
+    for (_, hi), (lo, _) in itertools.pairwise(ranges):
+        assert hi is not None
+        assert hi <= lo

@@ -1,0 +1,425 @@
+"""Authorized top-k retrieval against unfiltered HNSW, on real MiniLM embeddings.
+
+    python bench/retrieval.py [--chunks 100000] [--queries 200] [--plans]
+
+Loads the corpus built by `bench/corpus.py` (real text, real all-MiniLM-L6-v2
+embeddings) into one tenant of a dedicated embedded database, assigns
+documents to collections at random so that five users can read exactly 100%,
+10%, 1%, 0.1% and 0.01% of the tenant, and runs held-out queries (not in the
+corpus) as each user through the real path: a read-only snapshot transaction,
+the policy-version check, the compiled filter, row-level security and the
+routed k-NN query.
+
+For each selectivity it reports recall@10 against exact search over that
+user's readable set (numpy brute force), the number of short results (fewer
+than 10 rows while 10 were readable), the plans taken, and p50/p95 latency.
+The baseline, measured in the same run and interleaved query by query, is
+unfiltered HNSW on the same partition, connection and transaction shape, at
+the same `ef_search` (and at pgvector's default of 40, for reference).
+Figures go to bench/results/retrieval.{json,md}.
+
+`--plans` also times each forced plan (exact, hnsw) at each selectivity,
+which is how the router's threshold was chosen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from securerag.authz import add_lines, apply_read_filter, parse_policy
+from securerag.config import Settings
+from securerag.crypto.master import ensure_key_file, load_key_provider
+from securerag.db import initialize, tenant_transaction
+from securerag.retrieval.search import Plan, VectorSearch
+from securerag.runtime import Runtime
+from securerag.tenants import TenantRef, ensure_tenant
+
+ROOT = Path(__file__).resolve().parent
+
+TENANT = "bench"
+BUCKETS = 10_000
+# user -> (glob, share of the tenant readable)
+USERS: dict[str, tuple[str, float]] = {
+    "all": ("*", 1.0),
+    "tenth": ("d0/*", 0.1),
+    "hundredth": ("d0/c0/*", 0.01),
+    "thousandth": ("d0/c0/b0/*", 0.001),
+    "tenthousandth": ("d0/c0/b0/x0", 0.0001),
+}
+K = 10
+console = Console(stderr=True)
+
+
+def bucket_collection(bucket: int) -> str:
+    """Collection of a bucket in [0, 10000): d{thousands}/c{hundreds}/b{tens}/x{units}."""
+    return f"d{bucket // 1000}/c{bucket // 100 % 10}/b{bucket // 10 % 10}/x{bucket % 10}"
+
+
+@dataclass
+class Corpus:
+    embeddings: npt.NDArray[np.float32]
+    collections: list[str]
+    doc_of: npt.NDArray[np.int64]
+    queries: npt.NDArray[np.float32]
+
+
+def load_corpus(path: Path, n: int, n_queries: int, seed: int) -> Corpus:
+    """The first `n` chunks; documents are runs of up to 10 chunks of one source."""
+    data = np.load(path, allow_pickle=False)
+    embeddings = np.ascontiguousarray(data["embeddings"][:n], dtype=np.float32)
+    if len(embeddings) < n:
+        raise SystemExit(f"{path} holds {len(embeddings)} chunks, fewer than --chunks {n}")
+    sources = data["sources"][:n]
+    doc_of = np.zeros(n, dtype=np.int64)
+    doc, run = 0, 0
+    for i in range(1, n):
+        run += 1
+        if sources[i] != sources[i - 1] or run == 10:
+            doc, run = doc + 1, 0
+        doc_of[i] = doc
+    n_docs = int(doc_of[-1]) + 1
+    # Documents in random order fill the buckets by cumulative chunk count, so a
+    # bucket prefix holds (to within one document) its exact share of the chunks.
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_docs)
+    sizes = np.bincount(doc_of, minlength=n_docs)
+    bucket_of_doc = np.zeros(n_docs, dtype=np.int64)
+    cumulative = 0
+    for d in order:
+        bucket_of_doc[d] = min(BUCKETS - 1, cumulative * BUCKETS // n)
+        cumulative += int(sizes[d])
+    collections = [bucket_collection(int(bucket_of_doc[d])) for d in doc_of]
+    queries = np.ascontiguousarray(data["query_embeddings"][:n_queries], dtype=np.float32)
+    return Corpus(embeddings, collections, doc_of, queries)
+
+
+def readable_mask(corpus: Corpus, glob: str) -> npt.NDArray[np.bool_]:
+    if glob == "*":
+        return np.ones(len(corpus.collections), dtype=bool)
+    if glob.endswith("*"):
+        prefix = glob[:-1]
+        return np.array([c.startswith(prefix) for c in corpus.collections])
+    return np.array([c == glob for c in corpus.collections])
+
+
+def exact_top_k(corpus: Corpus, mask: npt.NDArray[np.bool_], query: npt.NDArray[np.float32]) -> list[int]:
+    idx = np.flatnonzero(mask)
+    distances = 1.0 - corpus.embeddings[idx] @ query
+    top = np.argsort(distances, kind="stable")[:K]
+    return [int(i) for i in idx[top]]
+
+
+def is_exact(corpus: Corpus, query: npt.NDArray[np.float32], got: list[int], want: list[int]) -> bool:
+    """True if `got` is a correct top-k: same length, nothing farther than the true k-th."""
+    if len(got) != len(want):
+        return False
+    if not want:
+        return True
+    kth = float(np.max(1.0 - corpus.embeddings[want] @ query))
+    return bool(np.all(1.0 - corpus.embeddings[got] @ query <= kth + 1e-5))
+
+
+def load_database(rt: Runtime, corpus: Corpus) -> TenantRef:
+    """Rows written as the owner with COPY (loading is not what is measured)."""
+    with rt.connect() as conn:
+        tenant = ensure_tenant(conn, TENANT)
+        with tenant_transaction(conn, tenant.id, access="admin") as tx:
+            have = tx.execute("SELECT count(*) FROM securerag.chunks").fetchone()
+            if have and have[0] == len(corpus.collections):
+                console.print(f"reusing the loaded tenant ({have[0]} chunks)")
+                return tenant
+            if have and have[0]:
+                raise SystemExit("the bench database holds a different corpus; delete bench/.cache/home")
+            lines = [f"p, {u}, {TENANT}, collection:{g}, read" for u, (g, _) in USERS.items()]
+            add_lines(tx, tenant, parse_policy(lines, tenant=TENANT), actor="bench", audit=rt.audit)
+    n = len(corpus.collections)
+    n_docs = int(corpus.doc_of[-1]) + 1
+    from pgvector.psycopg import register_vector
+
+    with rt.db.connect_admin() as admin:
+        register_vector(admin)
+        doc_ids = [uuid.UUID(int=(1 << 64) + d) for d in range(n_docs)]
+        first = np.searchsorted(corpus.doc_of, np.arange(n_docs))
+        sizes = np.bincount(corpus.doc_of, minlength=n_docs)
+        with admin.transaction(), admin.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
+                " sealed_meta, n_chunks) VALUES (%s, %s, %s, 0, '{}', %s, 'x', %s)",
+                [
+                    (tenant.id, doc_ids[d], corpus.collections[first[d]], uuid.uuid4(), int(sizes[d]))
+                    for d in range(n_docs)
+                ],
+            )
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("loading chunks (HNSW built as rows arrive)", total=n)
+            for start in range(0, n, 5_000):
+                stop = min(n, start + 5_000)
+                with (
+                    admin.transaction(),
+                    admin.cursor() as cur,
+                    cur.copy(
+                        "COPY securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
+                        " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
+                        " scanner_version)"
+                        " FROM STDIN"
+                    ) as copy,
+                ):
+                    for i in range(start, stop):
+                        copy.write_row(
+                            (
+                                tenant.id,
+                                uuid.UUID(int=i + 1),
+                                doc_ids[corpus.doc_of[i]],
+                                0,
+                                corpus.collections[i],
+                                0,
+                                [],
+                                corpus.embeddings[i],
+                                b"x",
+                                0.0,
+                                0,
+                                [],
+                                1,
+                            )
+                        )
+                progress.update(task, completed=stop)
+        admin.execute("ANALYZE securerag.chunks")
+        admin.execute("ANALYZE securerag.documents")
+        admin.execute("ANALYZE securerag.collection_stats")
+    return tenant
+
+
+_BASELINE = (
+    "SELECT id FROM securerag.chunks WHERE tenant_id = %(tenant)s ORDER BY embedding <=> %(q)s LIMIT %(k)s"
+)
+
+
+@dataclass
+class Series:
+    """Measurements of one (user or baseline) series."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    recalls: list[float] = field(default_factory=list)
+    short: int = 0
+    not_exact: int = 0
+    """Results holding a row farther than the true k-th nearest (beyond float noise)."""
+    plans: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ms)
+        return {
+            "queries": len(lat),
+            "recall_at_10": round(statistics.fmean(self.recalls), 4) if self.recalls else None,
+            "min_recall": round(min(self.recalls), 2) if self.recalls else None,
+            "short_results": self.short,
+            "not_exact": self.not_exact,
+            "p50_ms": round(float(np.percentile(lat, 50)), 3),
+            "p95_ms": round(float(np.percentile(lat, 95)), 3),
+            "plans": dict(sorted(self.plans.items())),
+        }
+
+
+def run_authorized(
+    rt: Runtime,
+    conn: Any,
+    tenant: TenantRef,
+    user: str,
+    query: npt.NDArray[np.float32],
+    search: VectorSearch,
+    plan: Plan | None,
+) -> tuple[list[int], str, float]:
+    start = time.perf_counter()
+    with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
+        grants = rt.authorizer.grants(tx, tenant, user)
+        apply_read_filter(tx, grants.read)
+        found = search.search(tx, tenant.id, grants.read, query, K, plan=plan)
+    elapsed = (time.perf_counter() - start) * 1000
+    return [row.id.int - 1 for row in found.rows], found.plan, elapsed
+
+
+def run_baseline(
+    conn: Any, tenant: TenantRef, query: npt.NDArray[np.float32], ef: int
+) -> tuple[list[int], float]:
+    start = time.perf_counter()
+    with tenant_transaction(conn, tenant.id, access="admin", snapshot=True) as tx:
+        tx.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+        rows = tx.execute(_BASELINE, {"tenant": tenant.id, "q": query, "k": K}).fetchall()
+    elapsed = (time.perf_counter() - start) * 1000
+    return [r[0].int - 1 for r in rows], elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, default=ROOT / ".cache" / "corpus-v1.npz")
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--plans", action="store_true", help="also time each forced plan")
+    parser.add_argument("--home", type=Path, default=ROOT / ".cache" / "home")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    args = parser.parse_args()
+
+    corpus = load_corpus(args.corpus, args.chunks, args.queries, args.seed)
+    settings = Settings(home=args.home, database_url=os.environ.get("SECURERAG_BENCH_DATABASE_URL") or None)
+    ensure_key_file(settings)
+    keys = load_key_provider(settings)
+    db, _ = initialize(settings, keys)
+    rt = Runtime(settings, keys=keys, db=db, embedder=None)
+    tenant = load_database(rt, corpus)
+    search = VectorSearch()
+    ef = search.tuning.ef_search
+    masks = {u: readable_mask(corpus, g) for u, (g, _) in USERS.items()}
+    truth = {u: [exact_top_k(corpus, masks[u], q) for q in corpus.queries] for u in USERS}
+    everything = np.ones(len(corpus.collections), dtype=bool)
+    truth_all = [exact_top_k(corpus, everything, q) for q in corpus.queries]
+
+    series: dict[str, Series] = {u: Series() for u in USERS}
+    baseline = Series()
+    baseline_default = Series()
+    forced: dict[str, Series] = {}
+    plans: tuple[Plan, ...] = ("exact", "hnsw") if args.plans else ()
+    with rt.connect() as conn:
+        # Warm caches and the policy cache, untimed.
+        for q in corpus.queries[:20]:
+            run_baseline(conn, tenant, q, ef)
+            for user in USERS:
+                run_authorized(rt, conn, tenant, user, q, search, None)
+        total = len(corpus.queries) * (len(USERS) * (1 + len(plans)) + 2)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("querying", total=total)
+            for qi, q in enumerate(corpus.queries):
+                # Interleave: every query runs the baseline and every user back to back,
+                # so machine noise hits all series alike.
+                got, ms = run_baseline(conn, tenant, q, ef)
+                baseline.latencies_ms.append(ms)
+                baseline.recalls.append(len(set(got) & set(truth_all[qi])) / K)
+                got, ms = run_baseline(conn, tenant, q, 40)
+                baseline_default.latencies_ms.append(ms)
+                baseline_default.recalls.append(len(set(got) & set(truth_all[qi])) / K)
+                for user in USERS:
+                    want = truth[user][qi]
+                    for plan in (None, *plans):
+                        got, used, ms = run_authorized(rt, conn, tenant, user, q, search, plan)
+                        s = series[user] if plan is None else forced.setdefault(f"{user}:{plan}", Series())
+                        s.latencies_ms.append(ms)
+                        s.recalls.append(len(set(got) & set(want)) / len(want) if want else 1.0)
+                        s.short += int(len(got) < len(want))
+                        s.not_exact += int(not is_exact(corpus, q, got, want))
+                        s.plans[used] = s.plans.get(used, 0) + 1
+                        if not set(got) <= set(np.flatnonzero(masks[user]).tolist()):
+                            raise SystemExit(f"UNAUTHORIZED row returned to {user}")
+                progress.advance(task, len(USERS) * (1 + len(plans)) + 2)
+
+    base = baseline.summary()
+    rows = []
+    for user, (glob, share) in USERS.items():
+        s = series[user].summary()
+        readable = int(masks[user].sum())
+        rows.append(
+            {
+                "user": user,
+                "glob": glob,
+                "selectivity": share,
+                "readable_chunks": readable,
+                **s,
+                "p95_vs_baseline": round(s["p95_ms"] / base["p95_ms"], 2),
+            }
+        )
+    result = {
+        "command": "python bench/retrieval.py " + " ".join(sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "chunks": len(corpus.collections),
+        "documents": int(corpus.doc_of[-1]) + 1,
+        "queries": len(corpus.queries),
+        "tuning": asdict(search.tuning),
+        "baseline_unfiltered_hnsw": {"ef_search": ef, **base},
+        "baseline_unfiltered_hnsw_default_ef40": baseline_default.summary(),
+        "authorized": rows,
+        "forced_plans": {name: s.summary() for name, s in forced.items()},
+        "targets": {"recall_at_10": ">= 0.98", "short_results": 0, "p95_vs_baseline": "<= 3.0"},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "retrieval.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "retrieval.md").write_text(markdown(result))
+    print_table(result)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    base = result["baseline_unfiltered_hnsw"]
+    lines = [
+        f"# Authorized retrieval: {result['chunks']:,} chunks, {result['queries']} queries",
+        "",
+        f"`{result['command']}` on {result['machine']}, {result['when']}.",
+        "",
+        f"Baseline (unfiltered HNSW, ef_search {base['ef_search']}, same run): p50 {base['p50_ms']} ms, "
+        f"p95 {base['p95_ms']} ms, recall@10 {base['recall_at_10']} against exact search.",
+        "",
+        "| selectivity | readable chunks | recall@10 | min recall | short results | p50 ms | p95 ms "
+        "| p95 / baseline | plans |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in result["authorized"]:
+        plans = ", ".join(f"{k} {v}" for k, v in r["plans"].items())
+        lines.append(
+            f"| {r['selectivity']:.2%} | {r['readable_chunks']:,} | {r['recall_at_10']} | {r['min_recall']} "
+            f"| {r['short_results']} | {r['p50_ms']} | {r['p95_ms']} | {r['p95_vs_baseline']}x | {plans} |"
+        )
+    if result["forced_plans"]:
+        lines += [
+            "",
+            "Forced plans (how the router's threshold was chosen):",
+            "",
+            "| series | recall@10 | short | not exact | p50 ms | p95 ms |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for name, s in result["forced_plans"].items():
+            lines.append(
+                f"| {name} | {s['recall_at_10']} | {s['short_results']} | {s['not_exact']} "
+                f"| {s['p50_ms']} | {s['p95_ms']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    base = result["baseline_unfiltered_hnsw"]
+    table = Table(
+        title=f"authorized top-10 on {result['chunks']:,} chunks; baseline unfiltered HNSW "
+        f"p50 {base['p50_ms']} ms, p95 {base['p95_ms']} ms"
+    )
+    for col in ("selectivity", "readable", "recall@10", "short", "p50 ms", "p95 ms", "p95/base", "plans"):
+        table.add_column(col, justify="right")
+    for r in result["authorized"]:
+        table.add_row(
+            f"{r['selectivity']:.2%}",
+            f"{r['readable_chunks']:,}",
+            str(r["recall_at_10"]),
+            str(r["short_results"]),
+            str(r["p50_ms"]),
+            str(r["p95_ms"]),
+            f"{r['p95_vs_baseline']}x",
+            ", ".join(f"{k}:{v}" for k, v in r["plans"].items()),
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
