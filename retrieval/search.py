@@ -96,6 +96,10 @@ class SearchTuning:
     """Above this many acl-shared documents, the exact path is not taken."""
 
 
+KEY_MAX = "\U0010ffff"
+"""Above every collection name: U+10FFFF is a noncharacter, refused in names."""
+
+
 def key_ranges(globs: Sequence[str]) -> list[tuple[str, str | None]]:
     """Disjoint half-open ranges [lo, hi) of collection names (C collation) that
     contain every name the globs match. None as `hi` means unbounded."""
@@ -154,8 +158,9 @@ SELECT
      FROM unnest(%(lo)s::text[], %(hi)s::text[]) AS r(lo, hi)
      CROSS JOIN LATERAL (
        SELECT n_chunks FROM securerag.collection_stats s
-        WHERE s.tenant_id = %(tenant)s AND s.collection >= r.lo
-          AND (r.hi IS NULL OR s.collection < r.hi) AND s.classification <= %(clearance)s
+        WHERE s.tenant_id = %(tenant)s AND s.collection >= (r.lo COLLATE "C")
+          AND s.collection < (r.hi COLLATE "C")
+          AND s.classification <= %(clearance)s
      ) AS s),
   (SELECT coalesce(sum(n_chunks), 0) FROM securerag.document_shares
     WHERE tenant_id = %(tenant)s AND subject = ANY (%(subjects)s::text[])
@@ -211,6 +216,9 @@ HNSW_QUERY = _HNSW.format(readable=_READABLE, columns=_COLUMNS)
 
 # Planner settings per path, always all of them: no reset round trips, and a
 # fallback in the same transaction never inherits the other path's choices.
+# The path queries are prepared (planning them costs as much as running them):
+# each always runs under its own settings, set just before it, so a cached
+# plan is always one made under the settings it runs with.
 _EXACT_SETTINGS = (
     "SELECT set_config('enable_indexscan', 'off', true), set_config('enable_seqscan', 'on', true),"
     " set_config('enable_bitmapscan', 'on', true), set_config('enable_sort', 'on', true)"
@@ -244,9 +252,10 @@ class VectorSearch:
                 "clearance": int(read.clearance),
                 "subjects": list(read.subjects),
                 "lo": [lo for lo, _ in ranges],
-                "hi": [hi for _, hi in ranges],
+                "hi": [hi if hi is not None else KEY_MAX for _, hi in ranges],
                 "max_shared": self._tuning.max_shared_documents,
             },
+            prepare=True,
         ).fetchone()
         assert row is not None
         allowed, shared, shared_docs, total = int(row[0]), int(row[1]), list(row[2]), int(row[3] or 0)
@@ -313,7 +322,7 @@ class VectorSearch:
         # B-tree bitmap scans narrow the rows to the hint; the sort key rules out HNSW.
         conn.execute(_EXACT_SETTINGS)
         with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
-            return cur.execute(query, {**params, **hint_params}).fetchall()
+            return cur.execute(query, {**params, **hint_params}, prepare=True).fetchall()
 
     def _hnsw(self, conn: psycopg.Connection[Any], params: dict[str, Any], *, k: int) -> list[ChunkRow]:
         t = self._tuning
@@ -323,7 +332,7 @@ class VectorSearch:
         # B-tree scan would need a sort of the whole partition).
         conn.execute(_HNSW_SETTINGS, (str(min(1000, max(t.ef_search, gather))), str(t.max_scan_tuples)))
         with conn.cursor(row_factory=class_row(ChunkRow)) as cur:
-            return cur.execute(HNSW_QUERY, {**params, "n": gather}).fetchall()
+            return cur.execute(HNSW_QUERY, {**params, "n": gather}, prepare=True).fetchall()
 
 
 def _hint(read: ReadFilter, est: Estimate) -> tuple[sql.Composable, dict[str, Any]]:
@@ -336,15 +345,13 @@ def _hint(read: ReadFilter, est: Estimate) -> tuple[sql.Composable, dict[str, An
     params: dict[str, Any] = {}
     for i, (lo, hi) in enumerate(key_ranges(read.allow_globs)):
         params[f"lo{i}"] = lo
-        if hi is None:
-            parts.append(sql.SQL("c.collection >= {}").format(sql.Placeholder(f"lo{i}")))
-        else:
-            params[f"hi{i}"] = hi
-            parts.append(
-                sql.SQL("(c.collection >= {} AND c.collection < {})").format(
-                    sql.Placeholder(f"lo{i}"), sql.Placeholder(f"hi{i}")
-                )
+        # COLLATE "C": the index's collation, or the comparison cannot use it.
+        params[f"hi{i}"] = hi if hi is not None else KEY_MAX
+        parts.append(
+            sql.SQL('(c.collection >= ({} COLLATE "C") AND c.collection < ({} COLLATE "C"))').format(
+                sql.Placeholder(f"lo{i}"), sql.Placeholder(f"hi{i}")
             )
+        )
     if est.shared_documents:
         params["shared"] = est.shared_documents
         parts.append(sql.SQL("c.document_id = ANY (%(shared)s::uuid[])"))

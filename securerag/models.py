@@ -63,6 +63,13 @@ _TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,62}")
 _COLLECTION_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f*,\"']")
 
 
+def _is_noncharacter(ch: str) -> bool:
+    # U+FDD0..U+FDEF and the last two code points of every plane. Refusing them
+    # keeps U+10FFFF free as an upper bound above every name (retrieval's key ranges).
+    cp = ord(ch)
+    return 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE
+
+
 def validate_tenant(name: str) -> str:
     """Return `name` if it is a valid tenant name, else raise `InvalidInput`."""
     if not _TENANT.fullmatch(name):
@@ -98,10 +105,11 @@ def validate_collection(name: str) -> str:
         or name.endswith("/")
         or "//" in name
         or _COLLECTION_FORBIDDEN.search(name)
+        or any(_is_noncharacter(ch) for ch in name)
     ):
         raise InvalidInput(
             f"invalid collection {name!r}: a slash path such as 'finance/reports', "
-            "without '*', commas, quotes, control characters or empty segments"
+            "without '*', commas, quotes, control characters, noncharacters or empty segments"
         )
     return name
 
