@@ -181,3 +181,46 @@ def test_uninitialised_home_says_run_init(tmp_path: Path) -> None:
     env["SECURERAG_HOME"] = str(tmp_path / "fresh")
     line = one_line_error(run(env, "policy", "list", "--tenant", "acme"))
     assert "securerag init" in line
+
+
+@pytest.mark.slow
+def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any) -> None:
+    """`securerag serve` runs the API: readiness, then an authenticated retrieve."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "securerag", "serve", "--port", str(port)],
+        env=cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                assert httpx.get(f"{base}/readyz", timeout=2).json() == {"status": "ready"}
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "server did not become ready"
+                time.sleep(0.5)
+        response = httpx.post(
+            f"{base}/v1/retrieve",
+            json={"query": "hotel", "k": 1},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        assert set(response.json()) == {"chunks", "context", "memory", "withheld"}
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
