@@ -119,14 +119,22 @@ class TenantPolicy:
         object.__setattr__(self, "_perms", {k: tuple(v) for k, v in perms.items()})
 
     def subjects(self, user: str) -> tuple[str, ...]:
-        """`user` and every role reachable from it (cycles are harmless), sorted."""
-        return tuple(sorted(self._reach(user)))
+        """`user` and every role reachable from it (cycles are harmless), sorted.
 
-    def _reach(self, start: str) -> dict[str, int]:
+        Roles more than `MAX_ROLE_DEPTH` steps away are not followed, exactly like
+        the Casbin enforcer: adding such a chain is refused, but removing lines (a
+        revocation, always allowed) can lengthen one, and both paths then agree
+        on failing closed.
+        """
+        return tuple(sorted(self._reach(user, limit=MAX_ROLE_DEPTH)))
+
+    def _reach(self, start: str, *, limit: int | None = None) -> dict[str, int]:
         depth = {start: 0}
         queue = deque([start])
         while queue:
             node = queue.popleft()
+            if limit is not None and depth[node] >= limit:
+                continue
             for parent in self._parents.get(node, ()):
                 if parent not in depth:
                     depth[parent] = depth[node] + 1

@@ -58,8 +58,8 @@ def _enforcer(lines: Sequence[PolicyLine], *, deny_only: bool) -> Any:
     if deny_only:
         model["e"]["e"].value = _DENY_ONLY
     enforcer = casbin.Enforcer(model, LinesAdapter(lines))
-    # Casbin stops following nested roles after 10 levels by default; policies
-    # are checked at load to be at most MAX_ROLE_DEPTH deep, so follow that far.
+    # Casbin stops following nested roles after 10 levels by default; follow
+    # MAX_ROLE_DEPTH steps, as the compiler does (deeper chains are refused at load).
     enforcer.set_role_manager(DomainManager(MAX_ROLE_DEPTH + 1))
     enforcer.add_function("clearanceCovers", _clearance_covers)
     enforcer.load_filtered_policy(None)
@@ -82,8 +82,11 @@ class CasbinDecider:
         return self._tenant
 
     def subjects(self, user: str) -> set[str]:
-        """`user` and every role it holds, directly or through other roles."""
-        return {user, *self._enforcer.get_implicit_roles_for_user(user, self._tenant)}
+        """`user` and every role it holds, directly or through other roles (as far as
+        the role manager follows them, which is also how far `g()` does)."""
+        manager = self._enforcer.get_role_manager()
+        roles = self._enforcer.get_implicit_roles_for_user(user, self._tenant)
+        return {user, *(r for r in roles if manager.has_link(user, r, self._tenant))}
 
     def can(self, user: str, obj: str, act: str) -> bool:
         """A plain Casbin decision, e.g. `can(user, "admin", "write")`."""

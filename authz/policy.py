@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from securerag.errors import InvalidInput, PolicyError
-from securerag.models import Level, validate_collection, validate_subject
+from securerag.models import Level, require_text, validate_collection, validate_subject
 
 Effect = Literal["allow", "deny"]
 ObjectKind = Literal["collection", "clearance", "pii", "admin"]
@@ -159,6 +159,7 @@ def parse_policy(lines: Iterable[str], *, tenant: str) -> list[PolicyLine]:
         if not text or text.startswith("#"):
             continue
         try:
+            require_text(text, "the line")
             fields = [f.strip() for f in next(csv.reader([text], skipinitialspace=True))]
             parsed.append(parse_fields(fields, tenant=tenant))
         except (InvalidInput, csv.Error) as exc:

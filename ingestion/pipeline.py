@@ -23,7 +23,7 @@ from securerag.crypto.keyring import Keyring
 from securerag.errors import InvalidInput
 from securerag.ingestion.chunking import Chunk, split_text
 from securerag.ingestion.classification import Classification, Finding, classify
-from securerag.models import Action, Level, ScanResult, validate_collection, validate_subject
+from securerag.models import Action, Level, ScanResult, require_text, validate_collection, validate_subject
 from securerag.protocols import Embedder, Scanner
 
 MAX_TEXT_CHARS = 5_000_000
@@ -44,6 +44,8 @@ class DocumentInput:
 
     def __post_init__(self) -> None:
         validate_collection(self.collection)
+        require_text(self.title, "the title")
+        require_text(self.text, "the text")
         for subject in self.acl:
             validate_subject(subject)
         if len(self.title) > MAX_TITLE_CHARS:
@@ -154,6 +156,14 @@ class Ingestor:
                     "start": chunk.start,
                     "end": chunk.end,
                     "pii": _chunk_findings(chunk, prepared.classification.findings),
+                    # The verdict travels sealed: the plaintext columns are for queries
+                    # and statistics, never trusted for the decision to show a chunk.
+                    "scan": {
+                        "score": scan.score,
+                        "action": int(scan.action),
+                        "reasons": list(scan.reasons),
+                        "version": self._scanner.version,
+                    },
                 }
             ).encode()
             sealed = aead.seal(

@@ -17,7 +17,7 @@ from securerag.crypto.keyring import Keyring
 from securerag.db import tenant_transaction
 from securerag.errors import DecryptionError, InvalidInput
 from securerag.memory import MemoryEntry, MemoryStore
-from securerag.models import Action, DocumentAttrs, Level, ScanResult
+from securerag.models import Action, DocumentAttrs, Level, ScanResult, require_text
 from securerag.protocols import Embedder, Scanner
 from securerag.retrieval.context import ChunkHit, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
@@ -116,7 +116,7 @@ class Retriever:
         session_id: str | None = None,
     ) -> RetrievalResult:
         """The k nearest readable chunks for `query`, scanned, with the assembled context."""
-        if not query.strip():
+        if not require_text(query, "the query").strip():
             raise InvalidInput("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
             raise InvalidInput(f"the query is longer than {MAX_QUERY_CHARS} characters")
@@ -182,10 +182,16 @@ class Retriever:
                 meta = Aead(key).open(
                     bytes(sealed_meta), aad=document_aad(tenant_id=tenant_id, document_id=doc_id)
                 )
-                titles[doc_id] = str(json.loads(meta)["title"])
+                titles[doc_id] = self._safe_title(str(json.loads(meta)["title"]))
             except DecryptionError:
                 _log.warning("document metadata failed authentication", extra={"document_id": str(doc_id)})
         return titles, by_doc
+
+    def _safe_title(self, title: str) -> str:
+        # Titles are shown outside the data fences, so they are scanned too.
+        if self._scanner.scan(title).action != Action.ALLOW:
+            return "[title withheld: possible prompt injection]"
+        return title
 
     def _open(
         self,
@@ -227,11 +233,15 @@ class Retriever:
             _log.warning("chunk failed authentication", extra={"chunk_id": str(row.id)})
             return None
         text = str(payload["text"])
-        if row.scanner_version < self._scanner.version:
+        sealed_scan = payload.get("scan")
+        # Only the verdict sealed with the text is trusted (the row's columns could be
+        # edited by whoever can write to the database); rescan when it is older than
+        # the running scanner.
+        if not sealed_scan or int(sealed_scan["version"]) < self._scanner.version:
             scan = self._scanner.scan(text)
         else:
-            score = float(row.scan_score)
-            scan = ScanResult(score, self._scanner.action_for(score), tuple(row.scan_reasons))
+            score = float(sealed_scan["score"])
+            scan = ScanResult(score, self._scanner.action_for(score), tuple(sealed_scan["reasons"]))
         if not unmask and payload.get("pii"):
             text = mask_pii(text, payload["pii"])
         return text, scan

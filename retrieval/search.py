@@ -165,8 +165,10 @@ SELECT
   (SELECT coalesce(sum(n_chunks), 0) FROM securerag.document_shares
     WHERE tenant_id = %(tenant)s AND subject = ANY (%(subjects)s::text[])
       AND classification <= %(clearance)s),
-  (SELECT coalesce(array_agg(DISTINCT document_id), '{}') FROM (
-     SELECT document_id FROM securerag.document_shares
+  (SELECT coalesce(array_agg(document_id), '{}') FROM (
+     -- DISTINCT before LIMIT: a document shared with several of the reader's
+     -- subjects must count once, or a cut-off list could pass for complete.
+     SELECT DISTINCT document_id FROM securerag.document_shares
       WHERE tenant_id = %(tenant)s AND subject = ANY (%(subjects)s::text[])
         AND classification <= %(clearance)s
       LIMIT %(max_shared)s + 1) AS d),

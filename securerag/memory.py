@@ -24,6 +24,7 @@ from securerag.crypto.aead import Aead, DataKey, sealed_key_id
 from securerag.crypto.binding import memory_aad
 from securerag.crypto.keyring import Keyring
 from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
+from securerag.models import require_text
 
 Role = Literal["user", "assistant"]
 Clock = Callable[[], datetime]
@@ -93,6 +94,7 @@ class MemoryStore:
         validate_session_id(session_id)
         if role not in ("user", "assistant"):
             raise InvalidInput("role must be 'user' or 'assistant'")
+        require_text(content, "the content")
         if len(content) > MAX_CONTENT_CHARS:
             raise InvalidInput(f"content longer than {MAX_CONTENT_CHARS} characters")
         ttl = self._default_ttl if ttl_seconds is None else ttl_seconds

@@ -70,6 +70,15 @@ def _is_noncharacter(ch: str) -> bool:
     return 0xFDD0 <= cp <= 0xFDEF or cp & 0xFFFE == 0xFFFE
 
 
+def require_text(text: str, what: str) -> str:
+    """Return `text` if it is valid Unicode (no lone surrogates, which UTF-8 cannot hold)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{what} is not valid Unicode text") from None
+    return text
+
+
 def validate_tenant(name: str) -> str:
     """Return `name` if it is a valid tenant name, else raise `InvalidInput`."""
     if not _TENANT.fullmatch(name):
@@ -82,7 +91,7 @@ def validate_tenant(name: str) -> str:
 
 def validate_subject(name: str, *, role: bool | None = None) -> str:
     """Return `name` if it is a valid user (or, with `role=True`, role) name."""
-    if not _SUBJECT.fullmatch(name):
+    if not _SUBJECT.fullmatch(name):  # ASCII-only alphabet: no surrogates get through
         raise InvalidInput(
             f"invalid user or role name {name!r}: letters, digits and . _ @ + - / only, "
             "roles start with 'role:'"
@@ -97,6 +106,7 @@ def validate_subject(name: str, *, role: bool | None = None) -> str:
 
 def validate_collection(name: str) -> str:
     """Return `name` if it is a valid collection path, else raise `InvalidInput`."""
+    require_text(name, "the collection")
     if (
         not name
         or len(name) > 512

@@ -57,7 +57,19 @@ READER = (
     " AND (collection LIKE ANY ((SELECT securerag.ctx_allow())::text[])"
     "      OR acl && (SELECT securerag.ctx_subjects()))"
 )
-READ_FILTERED = f"{TENANT} AND ((SELECT securerag.ctx_access()) = 'admin' OR ({READER}))"
+IS_ADMIN = "(SELECT securerag.ctx_access()) = 'admin'"
+READ_FILTERED = f"{TENANT} AND ({IS_ADMIN} OR ({READER}))"
+# Counts of what the reader may read, and shares with the reader's subjects: the
+# planner's estimate needs them, and a reader should see no more than that.
+READER_STATS = (
+    f"{TENANT} AND ({IS_ADMIN} OR (classification <= (SELECT securerag.ctx_clearance())"
+    " AND NOT (collection LIKE ANY ((SELECT securerag.ctx_deny())::text[]))"
+    " AND collection LIKE ANY ((SELECT securerag.ctx_allow())::text[])))"
+)
+READER_SHARES = (
+    f"{TENANT} AND ({IS_ADMIN} OR (subject = ANY ((SELECT securerag.ctx_subjects())::text[])"
+    " AND classification <= (SELECT securerag.ctx_clearance())))"
+)
 OWN_USER = f"{TENANT} AND user_name = (SELECT securerag.ctx_user())"
 
 
@@ -160,6 +172,7 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX chunks_collection ON securerag.chunks (tenant_id, collection, classification)")
     op.execute("CREATE INDEX chunks_document ON securerag.chunks (tenant_id, document_id)")
+    op.execute("CREATE INDEX documents_key ON securerag.documents (tenant_id, key_id)")
 
     # Chunk counts per (collection, classification) and per acl share: a query
     # estimates how many chunks its reader may see from these, in well under a
@@ -222,6 +235,9 @@ def upgrade() -> None:
           created_at timestamptz NOT NULL DEFAULT now(),
           retired_at timestamptz,
           PRIMARY KEY (tenant_id, id),
+          -- A wrapped key cannot outlive the key that wraps it (rotation re-wraps first).
+          FOREIGN KEY (tenant_id, parent_id) REFERENCES securerag.data_keys (tenant_id, id)
+            ON DELETE RESTRICT,
           CHECK ((purpose = 'tenant') = (parent_id IS NULL)),
           CHECK ((purpose = 'tenant') = (kek_id IS NOT NULL)),
           CHECK ((purpose = 'session') = (owner IS NOT NULL))
@@ -393,6 +409,19 @@ def upgrade() -> None:
         """
     )
 
+    # The audit chain's head, for appending from any access mode (the trail itself is
+    # readable by administrators only). Only the transaction's own tenant.
+    op.execute(
+        """
+        CREATE FUNCTION securerag.audit_head(p_tenant integer) RETURNS TABLE (seq bigint, mac bytea)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+          SELECT a.seq, a.mac FROM securerag.audit_log a
+           WHERE a.tenant_id = p_tenant AND p_tenant = securerag.ctx_tenant()
+           ORDER BY a.seq DESC LIMIT 1
+        $$
+        """
+    )
+
     # Row-level security.
     op.execute("ALTER TABLE securerag.tenants ENABLE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE securerag.tenants FORCE ROW LEVEL SECURITY")
@@ -406,26 +435,40 @@ def upgrade() -> None:
     )
     for table in ("documents", "chunks"):
         _policies(table, select=READ_FILTERED, insert=ADMIN, update=ADMIN, delete=ADMIN)
-    for table in ("collection_stats", "document_shares", "casbin_rule", "api_keys"):
-        _policies(table, select=TENANT, insert=ADMIN, update=ADMIN, delete=ADMIN)
+    # Written only by the SECURITY DEFINER trigger on documents (no write grant).
+    _policies("collection_stats", select=READER_STATS, insert=ADMIN, update=ADMIN, delete=ADMIN)
+    _policies("document_shares", select=READER_SHARES, insert=ADMIN, update=ADMIN, delete=ADMIN)
+    # The whole tenant's policy is needed to compile any one reader's filter.
+    _policies("casbin_rule", select=TENANT, insert=ADMIN, update=ADMIN, delete=ADMIN)
+    # Looked up by `lookup_api_key()` before any tenant is known; listing is admin work.
+    _policies("api_keys", select=ADMIN, insert=ADMIN, update=ADMIN, delete=ADMIN)
     session_key = "(purpose = 'session' AND owner = (SELECT securerag.ctx_user()))"
+    # A reader may load tenant keys (they only wrap), its own session keys, and the
+    # keys of documents it may read: the EXISTS runs under the documents' policies.
+    readable_document_key = (
+        "(purpose = 'document' AND EXISTS (SELECT 1 FROM securerag.documents d"
+        " WHERE d.tenant_id = data_keys.tenant_id AND d.key_id = data_keys.id))"
+    )
     _policies(
         "data_keys",
-        select=f"{TENANT} AND (purpose <> 'session' OR {session_key})",
+        select=f"{TENANT} AND ({IS_ADMIN} OR purpose = 'tenant' OR {session_key} OR {readable_document_key})",
         insert=f"({ADMIN}) OR ({TENANT} AND {session_key})",
         update=ADMIN,
         delete=f"({ADMIN}) OR ({TENANT} AND {session_key})",
     )
     for table in ("memory_sessions", "memory_entries"):
         _policies(table, select=OWN_USER, insert=OWN_USER, update=OWN_USER, delete=OWN_USER)
-    # Append-only for the query role: no UPDATE or DELETE policy, and no grant.
-    _policies("audit_log", select=TENANT, insert=TENANT, update=None, delete=None)
+    # Append-only for the query role: no UPDATE or DELETE policy, and no grant. Readers
+    # append through `audit_head()` (the chain head only); reading the trail is admin work.
+    _policies("audit_log", select=ADMIN, insert=TENANT, update=None, delete=None)
 
     # Grants: the query role owns nothing and gets only what it needs.
     op.execute(f"GRANT USAGE ON SCHEMA securerag TO {APP}")
     op.execute(f"GRANT SELECT ON securerag.tenants TO {APP}")
-    tables = ", ".join(f"securerag.{t}" for t in TENANT_TABLES if t != "audit_log")
+    read_only = ("collection_stats", "document_shares")
+    tables = ", ".join(f"securerag.{t}" for t in TENANT_TABLES if t not in (*read_only, "audit_log"))
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {APP}")
+    op.execute(f"GRANT SELECT ON {', '.join(f'securerag.{t}' for t in read_only)} TO {APP}")
     op.execute(f"GRANT SELECT, INSERT ON securerag.audit_log TO {APP}")
     op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA securerag TO {APP}")
     # Lets the service check the schema version without the owner's credentials.
@@ -442,6 +485,7 @@ def upgrade() -> None:
         "ensure_tenant(text)",
         "tenant_id(text)",
         "lookup_api_key(text)",
+        "audit_head(integer)",
     ):
         op.execute(f"GRANT EXECUTE ON FUNCTION securerag.{fn} TO {APP}")
 
@@ -462,5 +506,6 @@ def downgrade() -> None:
         "ensure_tenant(text)",
         "tenant_id(text)",
         "lookup_api_key(text)",
+        "audit_head(integer)",
     ):
         op.execute(f"DROP FUNCTION securerag.{fn}")

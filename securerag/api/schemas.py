@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from securerag.retrieval.retriever import MAX_K, MAX_QUERY_CHARS
 
@@ -13,8 +13,27 @@ LevelName = Literal["public", "internal", "confidential", "restricted"]
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
 
+def _valid_unicode(value: Any) -> Any:
+    """Reject lone surrogates anywhere in a body (JSON can carry them, UTF-8 cannot)."""
+    if isinstance(value, str):
+        value.encode("utf-8")  # UnicodeEncodeError is a ValueError: pydantic reports a 422
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _valid_unicode(key)
+            _valid_unicode(item)
+    elif isinstance(value, list):
+        for item in value:
+            _valid_unicode(item)
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        return _valid_unicode(data)
 
 
 class RetrieveRequest(_Body):

@@ -13,6 +13,7 @@ a wrapped key moved to another row does not unwrap.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,6 +27,10 @@ from securerag.protocols import KeyProvider
 
 Purpose = Literal["tenant", "document", "session"]
 _CACHE_SIZE = 4096
+_CACHE_SECONDS = 60.0
+"""Unwrapped keys live this long in a process: a key destroyed by another process
+stops working everywhere within this time."""
+_LOCK = "securerag.tenant_key"
 
 
 def _wrap_aad(tenant_id: int, key_id: uuid.UUID, purpose: Purpose, ref: str, owner: str | None) -> bytes:
@@ -37,7 +42,7 @@ class Keyring:
 
     def __init__(self, provider: KeyProvider) -> None:
         self._provider = provider
-        self._cache: OrderedDict[tuple[int, uuid.UUID], DataKey] = OrderedDict()
+        self._cache: OrderedDict[tuple[int, uuid.UUID], tuple[DataKey, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -51,14 +56,18 @@ class Keyring:
     # -- cache ---------------------------------------------------------------
     def _cached(self, tenant_id: int, key_id: uuid.UUID) -> DataKey | None:
         with self._lock:
-            key = self._cache.get((tenant_id, key_id))
-            if key is not None:
-                self._cache.move_to_end((tenant_id, key_id))
-            return key
+            entry = self._cache.get((tenant_id, key_id))
+            if entry is None:
+                return None
+            if entry[1] < time.monotonic():
+                del self._cache[(tenant_id, key_id)]
+                return None
+            self._cache.move_to_end((tenant_id, key_id))
+            return entry[0]
 
     def _remember(self, tenant_id: int, key: DataKey) -> None:
         with self._lock:
-            self._cache[(tenant_id, key.id)] = key
+            self._cache[(tenant_id, key.id)] = (key, time.monotonic() + _CACHE_SECONDS)
             while len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)
 
@@ -83,7 +92,7 @@ class Keyring:
             (tenant_id,),
         ).fetchone()
         if row is None:
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('securerag.tenant_key'), %s)", (tenant_id,))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (_LOCK, tenant_id))
             row = conn.execute(
                 "SELECT id, kek_id, wrapped FROM securerag.data_keys"
                 " WHERE tenant_id = %s AND purpose = 'tenant' AND retired_at IS NULL"
@@ -143,6 +152,10 @@ class Keyring:
         owner: str | None = None,
     ) -> DataKey:
         """A new key for one document or session, wrapped by the tenant key and stored."""
+        self.tenant_key(conn, tenant_id)  # creates the first tenant key if there is none
+        # Shared with other writers, exclusive with rotation: a rotation cannot retire
+        # the parent between our reading it and our committing a key wrapped by it.
+        conn.execute("SELECT pg_advisory_xact_lock_shared(hashtext(%s), %s)", (_LOCK, tenant_id))
         parent = self.tenant_key(conn, tenant_id)
         key = DataKey.generate()
         wrapped = Aead(parent).seal(key.material, aad=_wrap_aad(tenant_id, key.id, purpose, ref, owner))
@@ -173,13 +186,13 @@ class Keyring:
             (tenant_id, list(wanted)),
         ).fetchall()
         for key_id, purpose, ref, owner, parent_id, wrapped in rows:
-            parent = self._tenant_key_by_id(conn, tenant_id, parent_id)
             try:
+                parent = self._tenant_key_by_id(conn, tenant_id, parent_id)
                 material = Aead(parent).open(
                     bytes(wrapped), aad=_wrap_aad(tenant_id, key_id, purpose, ref, owner)
                 )
-            except DecryptionError:
-                continue  # a tampered or moved key is as good as missing
+            except (DecryptionError, KeyNotFound):
+                continue  # a tampered, moved or orphaned key is as good as missing: its rows fail closed
             key = DataKey(key_id, material)
             self._remember(tenant_id, key)
             found[key_id] = key
@@ -200,7 +213,7 @@ class Keyring:
         """A new tenant key; every document and session key re-wrapped under it and the
         old tenant keys destroyed (admin transaction). Chunk ciphertexts are untouched:
         their document keys do not change. Returns the new key id and keys re-wrapped."""
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('securerag.tenant_key'), %s)", (tenant_id,))
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (_LOCK, tenant_id))
         old_ids = [
             r[0]
             for r in conn.execute(

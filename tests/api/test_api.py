@@ -214,3 +214,16 @@ def test_unknown_route_is_problem_json(client: TestClient) -> None:
     response = client.get("/v1/nope")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_lone_surrogates_are_a_422_not_a_500(client: TestClient, world: Any) -> None:
+    """JSON can carry unpaired surrogates that UTF-8 cannot; they are refused as bad input."""
+    _, keys = world
+    for path, body in (
+        ("/v1/retrieve", '{"query": "x\\ud800"}'),
+        ("/v1/policies", '{"lines": ["p, a, t, collection:x\\ud800*, read"]}'),
+    ):
+        response = client.post(
+            path, content=body.encode(), headers={**_auth(keys["root"]), "Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, (path, response.text)

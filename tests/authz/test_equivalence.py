@@ -254,3 +254,21 @@ def test_deep_role_chains_agree() -> None:
     assert reference_can_read(chain, TENANT, "u0", doc)
     assert CasbinDecider(TENANT, chain).can_read(TENANT, "u0", doc)
     assert TenantPolicy(TENANT, tuple(chain)).grants("u0").read.allows(doc)
+
+
+def test_chain_lengthened_by_a_removal_is_cut_at_the_same_depth() -> None:
+    """Removing shortcut roles can leave a chain deeper than allowed; the compiler and
+    Casbin then both stop at MAX_ROLE_DEPTH and agree (failing closed)."""
+    from securerag.authz.compiler import MAX_ROLE_DEPTH
+
+    n = MAX_ROLE_DEPTH + 8
+    chain: list[PolicyLine] = [RoleGrant("u0", "role:c0", TENANT)]
+    chain += [RoleGrant(f"role:c{i}", f"role:c{i + 1}", TENANT) for i in range(n)]
+    chain.append(Permission(f"role:c{n}", TENANT, "collection:fin", "read"))
+    doc = DocumentAttrs(TENANT, "fin", Level.PUBLIC, (f"role:c{n}",))
+    policy = TenantPolicy(TENANT, tuple(chain))  # as left behind after the shortcuts were removed
+    decider = CasbinDecider(TENANT, chain)
+    assert not policy.grants("u0").read.allows(doc)
+    assert not decider.can_read(TENANT, "u0", doc)
+    assert set(policy.subjects("u0")) == decider.subjects("u0")
+    assert len(policy.subjects("u0")) == MAX_ROLE_DEPTH + 1

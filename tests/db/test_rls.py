@@ -201,3 +201,57 @@ def test_audit_log_is_append_only_for_the_query_role(
             tenant_transaction(conn, tenant.id, access="admin") as tx,
         ):
             tx.execute(statement)
+
+
+def _reader(conn: psycopg.Connection[Any], runtime: Runtime, tenant: Any, user: str) -> Any:
+    ctx = tenant_transaction(conn, tenant.id, access="read", user=user)
+    tx = ctx.__enter__()
+    apply_read_filter(tx, runtime.authorizer.grants(tx, tenant, user).read)
+    return ctx, tx
+
+
+def test_readers_see_only_their_own_metadata(
+    conn: psycopg.Connection[Any],
+    runtime: Runtime,
+    make_tenant: Callable[..., Any],
+    ingest: Callable[..., Any],
+) -> None:
+    """In read mode: stats only of readable collections, shares only of one's subjects, keys only
+    of readable documents, no API keys and no audit rows."""
+    from securerag.models import Level
+
+    tenant = make_tenant(policy=POLICY)
+    ingest(tenant, "finance/q1", "mine", level=Level.CONFIDENTIAL)
+    ingest(tenant, "hr/secret", "not mine", level=Level.INTERNAL)
+    ingest(tenant, "hr/shared-elsewhere", "shared with bob", level=Level.PUBLIC, acl=("bob",))
+    with tenant_transaction(conn, tenant.id, access="admin") as tx:
+        runtime.api_keys.create(tx, tenant, "alice")
+    ctx, tx = _reader(conn, runtime, tenant, "alice")
+    try:
+        stats = [r[0] for r in tx.execute("SELECT collection FROM securerag.collection_stats").fetchall()]
+        shares = tx.execute("SELECT count(*) FROM securerag.document_shares").fetchone()
+        doc_keys = tx.execute(
+            "SELECT count(*) FROM securerag.data_keys WHERE purpose = 'document'"
+        ).fetchone()
+        api_keys = tx.execute("SELECT count(*) FROM securerag.api_keys").fetchone()
+        audit = tx.execute("SELECT count(*) FROM securerag.audit_log").fetchone()
+    finally:
+        ctx.__exit__(None, None, None)
+    assert stats == ["finance/q1"]
+    assert shares == (0,)
+    assert doc_keys == (1,)
+    assert api_keys == (0,)
+    assert audit == (0,)
+
+
+@pytest.mark.parametrize("table", ["collection_stats", "document_shares"])
+def test_trigger_maintained_tables_are_read_only_for_the_query_role(
+    conn: psycopg.Connection[Any], make_tenant: Callable[..., Any], table: str
+) -> None:
+    """Only the documents trigger writes the estimate's tables; the query role cannot."""
+    tenant = make_tenant()
+    with (
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        tenant_transaction(conn, tenant.id, access="admin") as tx,
+    ):
+        tx.execute(f"DELETE FROM securerag.{table}")

@@ -62,3 +62,14 @@ def test_no_false_positive(text: str) -> None:
 def test_level_is_declared_or_higher(text: str, declared: Level | None, level: Level) -> None:
     """Personal data raises to confidential, secrets to restricted, nothing lowers."""
     assert classify(text, declared).level == level
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "unit",
+    ["%", "a", "1", "1 ", "a@", "-", "eyJ", "A1"],
+    ids=["percent", "letters", "digits", "spaced-digits", "at", "dashes", "jwt-ish", "iban-ish"],
+)
+def test_detectors_are_linear_on_adversarial_runs(unit: str) -> None:
+    """A megabyte of one repeated unit is scanned in linear time (a quadratic regex would hang here)."""
+    detect(unit * (1_000_000 // len(unit)))

@@ -217,3 +217,40 @@ def test_key_ranges_contain_every_match(globs: list[str], name: str) -> None:
     for (_, hi), (lo, _) in itertools.pairwise(ranges):
         assert hi is not None
         assert hi <= lo
+
+
+def test_shared_documents_counted_once_before_the_cut(db: Database) -> None:
+    """Documents shared with a user and its role count once: a cut-off share list is
+    recognised as cut off, and the exact path then misses none of them."""
+    with db.connect() as conn:
+        tenant = ensure_tenant(conn, f"shares-{uuid.uuid4().hex[:8]}")
+        rng = np.random.default_rng(3)
+        # Ten documents shared with alice and her role, then one shared with the role only,
+        # whose id sorts last: a LIMIT applied before DISTINCT would stop short of it.
+        docs = [(uuid.UUID(int=i + 1), ["alice", "role:team"]) for i in range(10)]
+        docs.append((uuid.UUID(int=(1 << 128) - 1), ["role:team"]))
+        with tenant_transaction(conn, tenant.id, access="admin") as tx:
+            for doc_id, acl in docs:
+                tx.execute(
+                    "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
+                    " sealed_meta, n_chunks) VALUES (%s, %s, 'private', 0, %s, %s, 'x', 1)",
+                    (tenant.id, doc_id, acl, uuid.uuid4()),
+                )
+                vector = rng.standard_normal(384).astype(np.float32)
+                tx.execute(
+                    "INSERT INTO securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
+                    " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
+                    " scanner_version) VALUES (%s, %s, %s, 0, 'private', 0, %s, %s, 'x', 0, 0, '{}', 1)",
+                    (tenant.id, uuid.uuid4(), doc_id, acl, vector / np.linalg.norm(vector)),
+                )
+        lines = parse_policy([f"g, alice, role:team, {tenant.name}"], tenant=tenant.name)
+        read = TenantPolicy(tenant.name, tuple(lines)).grants("alice").read
+        search = VectorSearch(SearchTuning(max_shared_documents=10))
+        with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+            apply_read_filter(tx, read)
+            est = search.estimate(tx, tenant.id, read)
+            found = search.search(
+                tx, tenant.id, read, np.ones(384, dtype=np.float32) / np.sqrt(384), 20, plan="exact"
+            )
+    assert est.shared_truncated
+    assert {row.document_id for row in found.rows} == {doc_id for doc_id, _ in docs}
