@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -254,3 +255,64 @@ def test_shared_documents_counted_once_before_the_cut(db: Database) -> None:
             )
     assert est.shared_truncated
     assert {row.document_id for row in found.rows} == {doc_id for doc_id, _ in docs}
+
+
+def test_queries_touch_only_their_tenants_partition(db: Database, world: Any) -> None:
+    """Both plans scan the caller's partition alone, so another tenant's data cannot change
+    the results or the work done (and a second tenant's rows leave them unchanged)."""
+    from psycopg import sql as psql
+
+    from securerag.retrieval.search import _EXACT, _READABLE, HNSW_QUERY
+
+    tenant, _, _, policy = world
+    read = policy.grants("all").read
+    query = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    before, _ = _run(db, tenant, policy, "all", query, 10, VectorSearch())
+    with db.connect() as conn:
+        other = ensure_tenant(conn, f"noise-{uuid.uuid4().hex[:8]}")
+        rng = np.random.default_rng(5)
+        with tenant_transaction(conn, other.id, access="admin") as tx:
+            doc = uuid.uuid4()
+            tx.execute(
+                "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
+                " sealed_meta, n_chunks) VALUES (%s, %s, 'c/big', 0, '{}', %s, 'x', 500)",
+                (other.id, doc, uuid.uuid4()),
+            )
+            vectors = rng.standard_normal((500, 384)).astype(np.float32)
+            # Near-copies of the query: in a shared index they would crowd out tenant A's results.
+            vectors = query + 0.01 * vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+            with tx.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
+                    " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
+                    " scanner_version) VALUES (%s, %s, %s, %s, 'c/big', 0, '{}', %s, 'x', 0, 0, '{}', 1)",
+                    [(other.id, uuid.uuid4(), doc, i, v) for i, v in enumerate(vectors)],
+                )
+        with tenant_transaction(conn, tenant.id, access="read", user="all") as tx:
+            apply_read_filter(tx, read)
+            params = {
+                "tenant": tenant.id,
+                "clearance": 0,
+                "allow": read.allow_patterns,
+                "deny": read.deny_patterns,
+                "subjects": list(read.subjects),
+                "q": query,
+                "k": 10,
+                "n": 40,
+                "lo0": "",
+                "hi0": "\U0010ffff",
+            }
+            exact = _EXACT.format(
+                readable=_READABLE,
+                columns=psql.SQL("c.id"),
+                hint=psql.SQL("c.collection >= %(lo0)s AND c.collection < %(hi0)s"),
+            )
+            plans = [
+                "\n".join(r[0] for r in tx.execute(psql.SQL("EXPLAIN ") + q, params).fetchall())
+                for q in (HNSW_QUERY, exact)
+            ]
+    after, _ = _run(db, tenant, policy, "all", query, 10, VectorSearch())
+    assert after == before
+    for plan in plans:
+        partitions = set(re.findall(r"chunks_t\d+", plan))
+        assert partitions == {f"chunks_t{tenant.id}"}, plan
