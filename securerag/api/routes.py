@@ -87,7 +87,8 @@ def create_document(body: DocumentRequest, caller: CallerDep, conn: ConnDep, ser
         text=body.text,
         acl=tuple(body.acl),
         classification=None if body.classification == "auto" else Level.parse(body.classification),
-        source="api",
+        source=f"api:{body.source}" if body.source else "api",
+        key=body.source,
     )
     prepared = rt.ingestor.prepare(doc)
     with admin_transaction(

@@ -91,6 +91,9 @@ class DocumentRequest(_Body):
     text: str = Field(min_length=1, max_length=5_000_000)
     acl: list[str] = Field(default_factory=list, max_length=256)
     classification: Literal["auto", "public", "internal", "confidential", "restricted"] = "auto"
+    source: str | None = Field(default=None, min_length=1, max_length=1_000)
+    """Optional identity in the collection: posting the same source again updates that
+    document (or does nothing if it is unchanged)."""
 
 
 class DocumentResponse(BaseModel):

@@ -69,7 +69,7 @@ def run_ingest(
                 classification=classification,
                 actor=actor,
                 on_file=lambda p: progress.update(task, advance=1, name=p.name),
-                on_error=lambda p, why: console.print(f"error: {escape(str(p))}: {escape(why)}"),
+                on_error=lambda where, why: console.print(f"error: {escape(where)}: {escape(why)}"),
             )
     summary.skipped = [(str(s.path), s.reason) for s in skipped if not s.failed]
     summary.failed += [(str(s.path), s.reason) for s in skipped if s.failed]

@@ -136,7 +136,8 @@ def ingest(
     else:
         out.print(
             f"ingested {summary.documents} documents, {summary.chunks} chunks "
-            f"({summary.flagged} flagged) into {tenant}/{collection}"
+            f"({summary.flagged} flagged, {summary.replaced} replaced, {summary.unchanged} unchanged) "
+            f"into {tenant}/{collection}"
         )
     if summary.failed:
         raise typer.Exit(1)

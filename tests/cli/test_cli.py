@@ -12,6 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from securerag.db.migrate import head_revision
+
 
 def run(
     env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 240
@@ -44,7 +46,7 @@ def test_init_is_idempotent(cli_env: dict[str, str], db: Any) -> None:
     """`securerag init` on an initialised database succeeds and reports the revision."""
     result = run(cli_env, "init", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["revision"] == "0001"
+    assert json.loads(result.stdout)["revision"] == head_revision()
 
 
 def test_policy_load_list_remove(cli_env: dict[str, str], tmp_path: Path, tenant: str, db: Any) -> None:

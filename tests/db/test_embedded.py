@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from securerag.db.migrate import head_revision
 from tests.conftest import MASTER_KEY
 
 
@@ -38,7 +39,7 @@ def test_two_processes_initialise_one_fresh_home_at_once(tmp_path: Path) -> None
         results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
         for code, out, err in results:
             assert code == 0, err
-            assert json.loads(out)["revision"] == "0001"
+            assert json.loads(out)["revision"] == head_revision()
         pids = list((tmp_path / "home" / "pgdata").glob("postmaster.pid"))
         assert len(pids) == 1
     finally:
