@@ -161,6 +161,8 @@ def ingest_files(
         except SecureRagError as exc:
             run.fail(str(path), str(exc))
             items = []
+        if not items and not any(where == str(path) for where, _ in run.summary.failed):
+            run.summary.skipped.append((str(path), "no text found"))
         for item in items:
             if isinstance(item, Skipped):
                 run.fail(str(item.path), item.reason)
