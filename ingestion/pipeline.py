@@ -27,7 +27,7 @@ from securerag.ingestion import store
 from securerag.ingestion.chunking import Chunk, split_text
 from securerag.ingestion.classification import Classification, classify
 from securerag.models import Action, Level, ScanResult, require_text, validate_collection, validate_subject
-from securerag.protocols import Embedder, Scanner
+from securerag.protocols import Embedder, Scanner, Secrets
 
 MAX_TEXT_CHARS = 5_000_000
 MAX_TITLE_CHARS = 1_000
@@ -114,6 +114,7 @@ class Ingestor:
         scanner: Scanner,
         keyring: Keyring,
         audit: AuditLog,
+        secrets: Secrets,
         max_tokens: int | None = None,
         overlap_tokens: int = 32,
     ) -> None:
@@ -123,7 +124,7 @@ class Ingestor:
         self._audit = audit
         self._max_tokens = min(max_tokens or embedder.max_tokens, embedder.max_tokens)
         self._overlap = overlap_tokens
-        self._mac_key = keyring.provider.derive("content-mac")
+        self._mac_key = secrets.derive("content-mac")
 
     # -- identity ---------------------------------------------------------------
     def _mac(self, *parts: Any) -> bytes:

@@ -19,7 +19,7 @@ import psycopg
 
 from securerag.errors import AuthenticationError
 from securerag.models import Principal
-from securerag.protocols import KeyProvider
+from securerag.protocols import Secrets
 from securerag.tenants import TenantRef
 
 _TOKEN = re.compile(r"srk_([a-z2-7]{16})_([A-Za-z0-9_-]{43})")
@@ -31,8 +31,8 @@ class ApiKeys:
 
     __slots__ = ("_pepper",)
 
-    def __init__(self, keys: KeyProvider) -> None:
-        self._pepper = keys.derive("api-key-digest")
+    def __init__(self, secrets: Secrets) -> None:
+        self._pepper = secrets.derive("api-key-digest")
 
     def _digest(self, secret: str) -> bytes:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from securerag.protocols import KeyProvider
+from securerag.protocols import Secrets
 
 _LOCK_CLASS = 0x5EC0_A0D1 & 0x7FFFFFFF
 _GENESIS = b"\x00" * 32
@@ -44,8 +44,8 @@ class AuditLog:
 
     __slots__ = ("_key",)
 
-    def __init__(self, keys: KeyProvider) -> None:
-        self._key = keys.derive("audit-chain")
+    def __init__(self, secrets: Secrets) -> None:
+        self._key = secrets.derive("audit-chain")
 
     def _mac(self, prev: bytes, entry: bytes) -> bytes:
         return hmac.new(self._key, prev + entry, hashlib.sha256).digest()

@@ -72,6 +72,19 @@ class KeyProvider(Protocol):
         """Decrypt a wrapped data key; raises `DecryptionError` on any mismatch."""
         ...
 
+    def knows(self, key_id: str) -> bool:
+        """Whether this provider holds the master key with this id (primary or retired)."""
+        ...
+
     def derive(self, label: str) -> bytes:
-        """A 32-byte secret derived from the master key for one named purpose."""
+        """A 32-byte secret derived from the primary master key, for secrets needed
+        before the database can be reached."""
+        ...
+
+
+class Secrets(Protocol):
+    """Derives the service's long-lived secrets (see `securerag.crypto.secrets`)."""
+
+    def derive(self, label: str) -> bytes:
+        """A 32-byte secret for one named purpose."""
         ...

@@ -19,6 +19,7 @@ from securerag.authz import Authorizer
 from securerag.config import Settings
 from securerag.crypto.keyring import Keyring
 from securerag.crypto.master import load_key_provider
+from securerag.crypto.secrets import ServiceSecrets
 from securerag.db import Database, open_database
 from securerag.ingestion import Ingestor, RuleScanner, SentenceTransformerEmbedder
 from securerag.memory import MemoryStore
@@ -45,9 +46,11 @@ class Runtime:
         self.settings = settings
         self.keys = keys or load_key_provider(settings)
         self.db = db or open_database(settings, self.keys)
+        with self.db.connect() as conn:
+            self.secrets = ServiceSecrets.load(conn, self.keys)
         self.keyring = Keyring(self.keys)
-        self.audit = AuditLog(self.keys)
-        self.api_keys = ApiKeys(self.keys)
+        self.audit = AuditLog(self.secrets)
+        self.api_keys = ApiKeys(self.secrets)
         self.authorizer = Authorizer()
         self.scanner: Scanner = scanner or RuleScanner(
             flag_threshold=settings.flag_threshold, withhold_threshold=settings.withhold_threshold
@@ -79,7 +82,13 @@ class Runtime:
     @cached_property
     def ingestor(self) -> Ingestor:
         """The ingestion pipeline."""
-        return Ingestor(embedder=self.embedder, scanner=self.scanner, keyring=self.keyring, audit=self.audit)
+        return Ingestor(
+            embedder=self.embedder,
+            scanner=self.scanner,
+            keyring=self.keyring,
+            audit=self.audit,
+            secrets=self.secrets,
+        )
 
     @cached_property
     def retriever(self) -> Retriever:

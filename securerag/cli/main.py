@@ -305,10 +305,18 @@ def document_delete(document_id: str, tenant: TenantOpt) -> None:
 
 @keys_app.command("rotate")
 def keys_rotate(tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = None) -> None:
-    """New tenant data keys; document and session keys re-wrapped under them."""
+    """New data keys: every document re-encrypted under a new key, in batches; resumable."""
     from securerag.cli.keys import rotate
 
     rotate(_runtime(), tenant=tenant, actor=_actor(), console=out)
+
+
+@keys_app.command("rotate-master")
+def keys_rotate_master() -> None:
+    """A new master key: tenant keys and service secrets re-wrapped under it; resumable."""
+    from securerag.cli.keys import rotate_master
+
+    rotate_master(_settings(), console=out)
 
 
 @audit_app.command("verify")

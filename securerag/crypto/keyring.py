@@ -118,7 +118,7 @@ class Keyring:
         cached = self._cached(tenant_id, key_id)
         if cached is not None:
             return cached
-        if kek_id != self._provider.key_id:
+        if not self._provider.knows(kek_id):
             raise KeyNotFound(
                 f"tenant key {key_id} is wrapped by master key {kek_id}, but the configured master "
                 f"key is {self._provider.key_id}; set SECURERAG_MASTER_KEY to the key this database uses"
@@ -208,39 +208,76 @@ class Keyring:
         self.forget(tenant_id, ids)
         return cur.rowcount
 
-    # -- rotation --------------------------------------------------------------
-    def rotate_tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> tuple[uuid.UUID, int]:
-        """A new tenant key; every document and session key re-wrapped under it and the
-        old tenant keys destroyed (admin transaction). Chunk ciphertexts are untouched:
-        their document keys do not change. Returns the new key id and keys re-wrapped."""
+    # -- rotation ----------------------------------------------------------------
+    def retire_tenant_key(self, conn: psycopg.Connection[Any], tenant_id: int) -> tuple[DataKey, bool]:
+        """Start a rotation: the active tenant key is retired and a new one made active
+        (admin transaction). If a rotation is already under way (a retired key still
+        wraps something), nothing changes: it is resumed. Returns the active key and
+        whether a new rotation started."""
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (_LOCK, tenant_id))
-        old_ids = [
-            r[0]
-            for r in conn.execute(
-                "SELECT id FROM securerag.data_keys WHERE tenant_id = %s AND purpose = 'tenant'"
-                " AND retired_at IS NULL",
-                (tenant_id,),
-            ).fetchall()
-        ]
-        children = conn.execute(
-            "SELECT id, purpose, ref, owner, parent_id, wrapped FROM securerag.data_keys"
-            " WHERE tenant_id = %s AND purpose <> 'tenant' FOR UPDATE",
+        if self.retired_keys(conn, tenant_id):
+            return self.tenant_key(conn, tenant_id), False
+        conn.execute(
+            "UPDATE securerag.data_keys SET retired_at = now()"
+            " WHERE tenant_id = %s AND purpose = 'tenant' AND retired_at IS NULL",
+            (tenant_id,),
+        )
+        return self._create_tenant_key(conn, tenant_id), True
+
+    def retired_keys(self, conn: psycopg.Connection[Any], tenant_id: int) -> list[uuid.UUID]:
+        """Retired tenant keys that still wrap document or session keys."""
+        rows = conn.execute(
+            "SELECT t.id FROM securerag.data_keys t WHERE t.tenant_id = %s AND t.purpose = 'tenant'"
+            " AND t.retired_at IS NOT NULL AND EXISTS (SELECT 1 FROM securerag.data_keys c"
+            " WHERE c.tenant_id = t.tenant_id AND c.parent_id = t.id)",
             (tenant_id,),
         ).fetchall()
-        new = self._create_tenant_key(conn, tenant_id)
-        new_aead = Aead(new)
-        for key_id, purpose, ref, owner, parent_id, wrapped in children:
-            aad = _wrap_aad(tenant_id, key_id, purpose, ref, owner)
+        return [r[0] for r in rows]
+
+    def rewrap_children(
+        self, conn: psycopg.Connection[Any], tenant_id: int, *, purpose: Literal["document", "session"]
+    ) -> int:
+        """Re-wrap every `purpose` key still under a retired tenant key with the active one."""
+        active = self.tenant_key(conn, tenant_id)
+        rows = conn.execute(
+            "SELECT id, purpose, ref, owner, parent_id, wrapped FROM securerag.data_keys"
+            " WHERE tenant_id = %s AND purpose = %s AND parent_id <> %s FOR UPDATE",
+            (tenant_id, purpose, active.id),
+        ).fetchall()
+        for key_id, kind, ref, owner, parent_id, wrapped in rows:
+            aad = _wrap_aad(tenant_id, key_id, kind, ref, owner)
             material = Aead(self._tenant_key_by_id(conn, tenant_id, parent_id)).open(bytes(wrapped), aad=aad)
             conn.execute(
                 "UPDATE securerag.data_keys SET parent_id = %s, wrapped = %s"
                 " WHERE tenant_id = %s AND id = %s",
-                (new.id, new_aead.seal(material, aad=aad), tenant_id, key_id),
+                (active.id, Aead(active).seal(material, aad=aad), tenant_id, key_id),
             )
-        # The old tenant keys wrap nothing any more: destroy them.
-        conn.execute(
-            "DELETE FROM securerag.data_keys WHERE tenant_id = %s AND id = ANY(%s)",
-            (tenant_id, old_ids),
-        )
-        self.forget(tenant_id, old_ids)
-        return new.id, len(children)
+        return len(rows)
+
+    def drop_retired(self, conn: psycopg.Connection[Any], tenant_id: int) -> int:
+        """Destroy retired tenant keys that no longer wrap anything."""
+        rows = conn.execute(
+            "DELETE FROM securerag.data_keys t WHERE t.tenant_id = %s AND t.purpose = 'tenant'"
+            " AND t.retired_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM securerag.data_keys c"
+            " WHERE c.tenant_id = t.tenant_id AND c.parent_id = t.id) RETURNING t.id",
+            (tenant_id,),
+        ).fetchall()
+        self.forget(tenant_id, [r[0] for r in rows])
+        return len(rows)
+
+    def rewrap_under_master(self, conn: psycopg.Connection[Any]) -> int:
+        """Re-wrap every tenant key not under the primary master key (as the owner, all
+        tenants): the second half of a master-key rotation."""
+        rows = conn.execute(
+            "SELECT tenant_id, id, wrapped FROM securerag.data_keys WHERE purpose = 'tenant'"
+            " AND kek_id <> %s FOR UPDATE",
+            (self._provider.key_id,),
+        ).fetchall()
+        for tenant_id, key_id, wrapped in rows:
+            aad = _wrap_aad(tenant_id, key_id, "tenant", "", None)
+            material = self._provider.unwrap(bytes(wrapped), aad=aad)
+            conn.execute(
+                "UPDATE securerag.data_keys SET kek_id = %s, wrapped = %s WHERE tenant_id = %s AND id = %s",
+                (self._provider.key_id, self._provider.wrap(material, aad=aad), tenant_id, key_id),
+            )
+        return len(rows)

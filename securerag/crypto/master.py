@@ -1,4 +1,9 @@
-"""The master key (key-encryption key) held locally: from the environment or a 0600 file."""
+"""The master key (key-encryption key) held locally: from the environment or a 0600 file.
+
+A provider wraps with its primary key and unwraps with any key it holds: the
+wrapping key's id travels in the wrapped bytes, so during a master-key
+rotation a provider holding the new key and the retired one reads both.
+"""
 
 from __future__ import annotations
 
@@ -9,52 +14,75 @@ import hmac
 import os
 import stat
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from filelock import FileLock
 
 from securerag.config import Settings
-from securerag.crypto.aead import KEY_BYTES, Aead, DataKey
-from securerag.errors import ConfigError, NotInitialized
+from securerag.crypto.aead import KEY_BYTES, Aead, DataKey, sealed_key_id
+from securerag.errors import ConfigError, DecryptionError, NotInitialized
 
-# Data keys are wrapped with AES-256-GCM under the master key; a fixed id is
-# fine because the id only names the wrapping key inside the sealed bytes.
-_WRAP_KEY_ID = uuid.UUID(int=0)
+
+def _hkdf(master: bytes, label: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"securerag/{label}".encode()).derive(
+        master
+    )
+
+
+class _Kek:
+    __slots__ = ("aead", "id", "master")
+
+    def __init__(self, master: bytes) -> None:
+        if len(master) != KEY_BYTES:
+            raise ConfigError("the master key must be exactly 32 bytes")
+        self.master = master
+        # A public fingerprint, not reversible: names the key in wrapped bytes and rows.
+        self.id = uuid.UUID(bytes=hmac.new(master, b"securerag/kek-id", hashlib.sha256).digest()[:16])
+        self.aead = Aead(DataKey(self.id, _hkdf(master, "data-key-wrapping")))
 
 
 class LocalKeyProvider:
     """Wraps data keys with a master key held in this process's memory."""
 
-    __slots__ = ("_aead", "_key_id", "_master")
+    __slots__ = ("_keks", "_primary")
 
-    def __init__(self, master_key: bytes) -> None:
-        if len(master_key) != KEY_BYTES:
-            raise ConfigError("the master key must be exactly 32 bytes")
-        self._master = master_key
-        self._aead = Aead(DataKey(_WRAP_KEY_ID, self.derive("data-key-wrapping")))
-        self._key_id = hmac.new(master_key, b"securerag/kek-id", hashlib.sha256).hexdigest()[:16]
+    def __init__(self, master_key: bytes, *, retired: Sequence[bytes] = ()) -> None:
+        self._primary = _Kek(master_key)
+        self._keks = {k.id: k for k in (self._primary, *(_Kek(r) for r in retired))}
 
     def __repr__(self) -> str:
-        return f"LocalKeyProvider(key_id={self._key_id!r})"
+        return f"LocalKeyProvider(key_id={self.key_id!r})"
 
     @property
     def key_id(self) -> str:
-        """A public fingerprint of the master key (not secret, not reversible)."""
-        return self._key_id
+        """The primary master key's public fingerprint."""
+        return self._primary.id.hex[:16]
+
+    def knows(self, key_id: str) -> bool:
+        """Whether this provider holds the master key with this fingerprint."""
+        return any(k.id.hex[:16] == key_id for k in self._keks.values())
 
     def wrap(self, data_key: bytes, *, aad: bytes) -> bytes:
-        """Encrypt a data key under the master key, bound to `aad`."""
-        return self._aead.seal(data_key, aad=aad)
+        """Encrypt a data key under the primary master key, bound to `aad`."""
+        return self._primary.aead.seal(data_key, aad=aad)
 
     def unwrap(self, wrapped: bytes, *, aad: bytes) -> bytes:
-        """Decrypt a wrapped data key; raises `DecryptionError` on any mismatch."""
-        return self._aead.open(wrapped, aad=aad)
+        """Decrypt a wrapped data key with whichever held master key wrapped it."""
+        kek = self._keks.get(sealed_key_id(wrapped))
+        if kek is None:
+            raise DecryptionError()
+        return kek.aead.open(wrapped, aad=aad)
 
     def derive(self, label: str) -> bytes:
-        """A 32-byte secret for one named purpose (HKDF-SHA256 of the master key)."""
-        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"securerag/{label}".encode())
-        return hkdf.derive(self._master)
+        """A 32-byte secret derived from the primary master key (HKDF-SHA256).
+
+        Only for secrets that must be known before the database is reachable (the
+        query role's password); everything else derives from the service secrets.
+        """
+        return _hkdf(self._primary.master, label)
 
 
 def _decode(text: str, where: str) -> bytes:
@@ -67,19 +95,43 @@ def _decode(text: str, where: str) -> bytes:
     return raw
 
 
-def load_key_provider(settings: Settings) -> LocalKeyProvider:
-    """The master key from `SECURERAG_MASTER_KEY`, else from the key file."""
-    if settings.master_key is not None:
-        return LocalKeyProvider(_decode(settings.master_key.get_secret_value(), "SECURERAG_MASTER_KEY"))
-    path = settings.key_file
-    if not path.exists():
-        raise NotInitialized(
-            f"no master key: set SECURERAG_MASTER_KEY or run `securerag init` to create {path}"
-        )
+def read_key_file(path: Path) -> bytes:
+    """A master key from a 0600 file; refuses files others can read."""
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
         raise ConfigError(f"{path} is readable by others (mode {mode:o}); run `chmod 600 {path}`")
-    return LocalKeyProvider(_decode(path.read_text(), str(path)))
+    return _decode(path.read_text(), str(path))
+
+
+def load_key_provider(settings: Settings) -> LocalKeyProvider:
+    """The master key from `SECURERAG_MASTER_KEY`, else from the key file. A rotation in
+    progress (a `master.key.next` file) makes the next key primary and keeps the current one."""
+    if settings.master_key is not None:
+        current = _decode(settings.master_key.get_secret_value(), "SECURERAG_MASTER_KEY")
+    else:
+        path = settings.key_file
+        if not path.exists():
+            raise NotInitialized(
+                f"no master key: set SECURERAG_MASTER_KEY or run `securerag init` to create {path}"
+            )
+        current = read_key_file(path)
+    pending = next_key_file(settings)
+    if pending.exists():
+        return LocalKeyProvider(read_key_file(pending), retired=[current])
+    return LocalKeyProvider(current)
+
+
+def next_key_file(settings: Settings) -> Path:
+    """Where a master-key rotation keeps the new key until it completes."""
+    return settings.home / "master.key.next"
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Write a key file created with mode 0600 (never readable by others, even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
 
 
 def ensure_key_file(settings: Settings) -> bool:
@@ -91,10 +143,7 @@ def ensure_key_file(settings: Settings) -> bool:
     with FileLock(str(path) + ".lock"):
         if path.exists():
             return False
-        # O_EXCL + 0600 at creation: the key is never readable by others, not even briefly.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(base64.b64encode(os.urandom(KEY_BYTES)).decode() + "\n")
+        write_key_file(path, os.urandom(KEY_BYTES))
     return True
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from securerag.config import Settings
+from securerag.crypto.secrets import ensure_root
 from securerag.db import migrate
 from securerag.db.checks import check_query_role
 from securerag.db.database import APP_ROLE, Database, app_role_password
@@ -31,6 +32,8 @@ def initialize(settings: Settings, keys: KeyProvider) -> tuple[Database, InitRep
     with db.connect_admin() as conn:
         before = migrate.current_revision(conn)
     migrate.upgrade(db)
+    with db.connect_admin() as conn:
+        ensure_root(conn, keys)
     if settings.app_database_url is None:
         with db.connect_admin() as conn:
             conn.execute(

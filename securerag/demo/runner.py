@@ -69,6 +69,7 @@ def _ingest(rt: Runtime, conn: Any, tenant: Any, documents: list[dict[str, str]]
         scanner=rt.scanner,
         keyring=rt.keyring,
         audit=rt.audit,
+        secrets=rt.secrets,
         max_tokens=DEMO_CHUNK_TOKENS,
         overlap_tokens=0,
     )
