@@ -93,6 +93,9 @@ def _phone(match: re.Match[str]) -> bool:
     return bool(phonenumbers.is_valid_number(number))
 
 
+_PLACEHOLDER = re.compile(r"^(?:[<${%*]|x{4,}$|\.\.\.|changeme$|password$|secret$|none$|null$)", re.I)
+
+
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 
 _Check = Callable[[re.Match[str]], bool]
@@ -134,9 +137,6 @@ _DETECTORS: tuple[tuple[str, Category, re.Pattern[str], _Check | None], ...] = (
         lambda m: _PLACEHOLDER.match(m.group("value")) is None,
     ),
 )
-
-
-_PLACEHOLDER = re.compile(r"^(?:[<${%*]|x{4,}$|\.\.\.|changeme$|password$|secret$|none$|null$)", re.I)
 
 
 def detect(text: str) -> list[Finding]:

@@ -31,7 +31,8 @@ _OVERLAP = 1_024
 def _plugins() -> list[dict[str, Any]]:
     from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 
-    names = sorted(c.__name__ for c in get_mapping_from_secret_type_to_class().values())
+    classes: list[type] = list(get_mapping_from_secret_type_to_class().values())
+    names = sorted(c.__name__ for c in classes)
     return [{"name": n} for n in names if n not in _SKIP]
 
 
