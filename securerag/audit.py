@@ -62,7 +62,7 @@ class AuditLog:
         """Append one entry inside the caller's transaction (tenant context set); its seq."""
         # One writer per tenant chain at a time; the lock ends with the transaction.
         conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, tenant_id))
-        row = conn.execute("SELECT seq, mac FROM securerag.audit_head(%s)", (tenant_id,)).fetchone()
+        row = conn.execute("SELECT seq, mac FROM securerag.audit_head(%s::integer)", (tenant_id,)).fetchone()
         seq, prev = (1, _GENESIS) if row is None else (int(row[0]) + 1, bytes(row[1]))
         at = datetime.now(UTC)
         # Round-trip through JSON so what is stored is exactly what was MACed.
