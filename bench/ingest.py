@@ -141,7 +141,8 @@ def main() -> None:
         f"# Ingestion throughput\n\n`{result['command']}` on {result['machine']}, {result['when']}.\n\n"
         f"| | chunks/s |\n| --- | ---: |\n"
         f"| model alone (before / after) | {before:.1f} / {after:.1f} |\n"
-        f"| end to end | {end_to_end:.1f} |\n| **ratio** | **{end_to_end / baseline:.2f}** (target 0.85) |\n\n"
+        f"| end to end | {end_to_end:.1f} |\n"
+        f"| **ratio** | **{end_to_end / baseline:.2f}** (target 0.85) |\n\n"
         f"{summary.documents} documents, {summary.chunks} chunks.\n"
     )
     Console().print(result)
