@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from securerag.authz import store
 from securerag.authz.compiler import Grants, ReadFilter, TenantPolicy
@@ -23,6 +24,7 @@ from securerag.models import DocumentAttrs
 from securerag.tenants import TenantRef
 
 _GRANTS_PER_TENANT = 1024
+_VERSION = sql.SQL("(SELECT policy_version FROM securerag.tenants WHERE id = %s)")
 
 
 @dataclass(slots=True)
@@ -68,6 +70,27 @@ class Authorizer:
             entry.grants[user] = grants
             if len(entry.grants) > _GRANTS_PER_TENANT:
                 entry.grants.popitem(last=False)
+        return grants
+
+    def apply(self, conn: psycopg.Connection[Any], tenant: TenantRef, user: str) -> Grants:
+        """`user`'s grants under the current policy, with the read filter set for RLS.
+
+        With the grants cached, one statement sets their filter and reads the policy
+        version; only if the version moved is the policy reloaded and the filter set
+        again. Either way the filter in force is the current policy's.
+        """
+        with self._lock:
+            entry = self._entries.get(tenant.id)
+            cached = entry.grants.get(user) if entry is not None else None
+            version = entry.policy.version if entry is not None else None
+        if cached is not None:
+            current = set_settings(
+                conn, cached.read.rls_settings(), returning=_VERSION, returning_params=[tenant.id]
+            )
+            if current == version:
+                return cached
+        grants = self.grants(conn, tenant, user)
+        apply_read_filter(conn, grants.read)
         return grants
 
     def decider(self, conn: psycopg.Connection[Any], tenant: TenantRef) -> CasbinDecider:

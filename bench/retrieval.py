@@ -42,7 +42,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from securerag.authz import add_lines, apply_read_filter, parse_policy
+from securerag.authz import add_lines, parse_policy
 from securerag.config import Settings
 from securerag.crypto.master import ensure_key_file, load_key_provider
 from securerag.db import initialize, tenant_transaction
@@ -246,8 +246,7 @@ def run_authorized(
 ) -> tuple[list[int], str, float]:
     start = time.perf_counter()
     with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
-        grants = rt.authorizer.grants(tx, tenant, user)
-        apply_read_filter(tx, grants.read)
+        grants = rt.authorizer.apply(tx, tenant, user)
         found = search.search(tx, tenant.id, grants.read, query, K, plan=plan)
     elapsed = (time.perf_counter() - start) * 1000
     return [row.id.int - 1 for row in found.rows], found.plan, elapsed

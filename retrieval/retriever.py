@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from securerag.authz import Authorizer, ReadFilter, apply_read_filter
+from securerag.authz import Authorizer, ReadFilter
 from securerag.crypto.aead import Aead, DataKey
 from securerag.crypto.binding import chunk_aad, document_aad
 from securerag.crypto.keyring import Keyring
@@ -125,8 +125,7 @@ class Retriever:
         vector = self._embedder.embed([query])[0]
         # One snapshot: the policy version, the rows it filters and their keys agree.
         with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
-            grants = self._authorizer.grants(tx, tenant, user)
-            apply_read_filter(tx, grants.read)
+            grants = self._authorizer.apply(tx, tenant, user)
             found = self._search.search(tx, tenant.id, grants.read, vector, k)
             titles, keys = self._documents(tx, tenant.id, found.rows)
             memory = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []

@@ -21,7 +21,12 @@ Access = Literal["read", "admin"]
 SettingValue = str | int | Sequence[str]
 
 
-def _set_config(conn: psycopg.Connection[Any], values: Mapping[str, SettingValue]) -> None:
+def _set_config(
+    conn: psycopg.Connection[Any],
+    values: Mapping[str, SettingValue],
+    returning: sql.Composable | None = None,
+    returning_params: Sequence[Any] = (),
+) -> tuple[Any, ...] | None:
     parts: list[sql.Composable] = []
     params: list[Any] = []
     for name, value in values.items():
@@ -32,7 +37,10 @@ def _set_config(conn: psycopg.Connection[Any], values: Mapping[str, SettingValue
             # PostgreSQL renders the array literal itself, so quoting is never ours to get wrong.
             parts.append(sql.SQL("set_config(%s, %s::text[]::text, true)"))
             params += [f"securerag.{name}", list(value)]
-    conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(parts)), params)
+    if returning is not None:
+        parts.append(returning)
+        params += list(returning_params)
+    return conn.execute(sql.SQL("SELECT {}").format(sql.SQL(", ").join(parts)), params).fetchone()
 
 
 @contextmanager
@@ -74,6 +82,17 @@ def tenant_transaction(
             conn.read_only = None
 
 
-def set_settings(conn: psycopg.Connection[Any], values: Mapping[str, SettingValue]) -> None:
-    """Add settings to the current transaction (for example, a reader's filter)."""
-    _set_config(conn, values)
+def set_settings(
+    conn: psycopg.Connection[Any],
+    values: Mapping[str, SettingValue],
+    *,
+    returning: sql.Composable | None = None,
+    returning_params: Sequence[Any] = (),
+) -> Any:
+    """Add settings to the current transaction (for example, a reader's filter).
+
+    `returning` is a scalar expression evaluated in the same statement (saving a
+    round trip); it must not depend on the settings being made. Its value is returned.
+    """
+    row = _set_config(conn, values, returning, returning_params)
+    return None if returning is None or row is None else row[-1]
