@@ -168,7 +168,7 @@ def upgrade() -> None:
     )
     op.execute(
         "CREATE INDEX chunks_embedding ON securerag.chunks"
-        " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+        " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
     )
     op.execute("CREATE INDEX chunks_collection ON securerag.chunks (tenant_id, collection, classification)")
     op.execute("CREATE INDEX chunks_document ON securerag.chunks (tenant_id, document_id)")

