@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import text
 
-MIGRATION_LOCK = 0x5EC0_5A6  # any constant; only securerag takes it
+from securerag.db.migrate import INIT_LOCK as MIGRATION_LOCK
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -16,6 +16,7 @@ from securerag.crypto.master import load_key_provider, next_key_file, write_key_
 from securerag.crypto.secrets import rewrap_root
 from securerag.db import APP_ROLE, Database
 from securerag.db.database import app_role_password
+from securerag.db.migrate import INIT_LOCK
 from securerag.errors import SecureRagError
 from securerag.ingestion.rotation import RotationReport, rotate_tenant
 from securerag.tenants import TenantRef, find_tenant
@@ -87,6 +88,7 @@ def rotate_master(settings: Settings, *, console: Console) -> None:
     keys = load_key_provider(settings)  # next key primary, current one retired
     db = Database.from_settings(settings, keys)
     with db.connect_admin() as admin, admin.transaction():
+        admin.execute("SELECT pg_advisory_xact_lock(%s)", (INIT_LOCK,))
         rewrap_root(admin, keys)
         rewrapped = Keyring(keys).rewrap_under_master(admin)
         if settings.app_database_url is None:

@@ -81,7 +81,7 @@ def ensure_server(settings: Settings) -> str:
 def _tune(admin_uri: str) -> bool:
     """Apply `TUNING` if it is not in the configuration yet; True if a restart is needed."""
     with psycopg.connect(admin_uri, autocommit=True) as conn:
-        configured = dict(
+        configured: dict[str, str] = dict(
             conn.execute(
                 "SELECT name, setting FROM pg_file_settings WHERE sourcefile LIKE '%%postgresql.auto.conf'"
             ).fetchall()

@@ -16,6 +16,11 @@ import securerag.migrations
 from securerag.db.database import Database
 from securerag.errors import NotInitialized
 
+# Session advisory lock held while migrating (migrations/env.py) and while
+# `securerag init` sets up the query role: catalogue updates such as ALTER ROLE
+# fail with "tuple concurrently updated" when two processes run them at once.
+INIT_LOCK = 0x5EC0_5A6
+
 
 def _alembic_config() -> Config:
     cfg = Config()

@@ -32,20 +32,29 @@ def initialize(settings: Settings, keys: KeyProvider) -> tuple[Database, InitRep
     with db.connect_admin() as conn:
         before = migrate.current_revision(conn)
     migrate.upgrade(db)
-    with db.connect_admin() as conn:
-        ensure_root(conn, keys)
-    if settings.app_database_url is None:
-        with db.connect_admin() as conn:
-            conn.execute(
-                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-                    sql.Identifier(APP_ROLE), sql.Literal(app_role_password(keys))
-                )
-            )
+    prepare_service(db, settings, keys)
     with db.connect() as conn:
         check_query_role(conn)
         after = migrate.current_revision(conn)
     assert after is not None
     return db, InitReport(revision_before=before, revision_after=after, embedded=settings.embedded)
+
+
+def prepare_service(db: Database, settings: Settings, keys: KeyProvider) -> None:
+    """Create the root secret and set the query role's password (as the owner).
+
+    Serialised by the init lock: concurrent `ALTER ROLE` on one role fails with
+    "tuple concurrently updated" otherwise.
+    """
+    with db.connect_admin() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (migrate.INIT_LOCK,))
+        ensure_root(conn, keys)
+        if settings.app_database_url is None:
+            conn.execute(
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
+                    sql.Identifier(APP_ROLE), sql.Literal(app_role_password(keys))
+                )
+            )
 
 
 def open_database(settings: Settings, keys: KeyProvider) -> Database:

@@ -6,11 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
+from securerag.config import Settings
+from securerag.crypto.master import LocalKeyProvider
+from securerag.db.database import Database
 from securerag.db.migrate import head_revision
+from securerag.db.provision import prepare_service
 from tests.conftest import MASTER_KEY
 
 
@@ -82,3 +87,26 @@ def test_external_database_by_url(tmp_path: Path) -> None:
         assert "no tenant" in listed.stderr  # reached the external database as the query role
     finally:
         server.cleanup()
+
+
+def test_concurrent_service_preparation(db: Database, settings: Settings, keys: LocalKeyProvider) -> None:
+    """Init's owner-side steps, run by several callers at once, never trip over a catalogue update.
+
+    Unserialised, concurrent `ALTER ROLE` fails with "tuple concurrently updated"
+    (this failed CI once, through three concurrent `securerag init`).
+    """
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            for _ in range(15):
+                prepare_service(db, settings, keys)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
