@@ -6,7 +6,7 @@ from securerag.ingestion.embedding import SentenceTransformerEmbedder, bundled_m
 from securerag.ingestion.html import HtmlText, extract_html
 from securerag.ingestion.loaders import Skipped, SourceDocument, iter_files, load_file
 from securerag.ingestion.pipeline import DocumentInput, IngestedDocument, Ingestor, PreparedDocument
-from securerag.ingestion.scanning import RuleScanner
+from securerag.scanning import InjectionScanner, RuleScanner
 
 __all__ = [
     "Chunk",
@@ -16,6 +16,7 @@ __all__ = [
     "HtmlText",
     "IngestedDocument",
     "Ingestor",
+    "InjectionScanner",
     "PreparedDocument",
     "RuleScanner",
     "SentenceTransformerEmbedder",

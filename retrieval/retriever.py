@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -128,7 +128,7 @@ class Retriever:
             grants = self._authorizer.apply(tx, tenant, user)
             found = self._search.search(tx, tenant.id, grants.read, vector, k)
             titles, keys = self._documents(tx, tenant.id, found.rows)
-            memory = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []
+            stored = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []
         hits: list[ChunkHit] = []
         withheld = 0
         for row in found.rows:
@@ -152,6 +152,15 @@ class Retriever:
                     injection=scan,
                 )
             )
+        # Memory can carry what a tool or a pasted document said: scanned like chunks.
+        memory: list[MemoryEntry] = []
+        for entry in stored:
+            verdict = self._scanner.scan(entry.content, tenant=tenant.name)
+            if verdict.action == Action.WITHHOLD:
+                # `withheld` counts chunks (interface.md); memory drops are logged, not counted.
+                _log.info("memory entry withheld: possible prompt injection")
+                continue
+            memory.append(replace(entry, injection=verdict) if verdict.action == Action.FLAG else entry)
         return RetrievalResult(
             chunks=hits,
             context=assemble_context(hits, memory),
@@ -236,11 +245,21 @@ class Retriever:
         # Only the verdict sealed with the text is trusted (the row's columns could be
         # edited by whoever can write to the database); rescan when it is older than
         # the running scanner.
+        level = Level(row.classification).label
         if not sealed_scan or int(sealed_scan["version"]) < self._scanner.version:
-            scan = self._scanner.scan(text)
+            scan = self._scanner.scan(text, tenant=tenant.name, classification=level)
+            stored = [r for r in (sealed_scan or {}).get("reasons", ()) if str(r).startswith("hidden:")]
+            if stored and float(sealed_scan["score"]) > scan.score:
+                # The document's hidden text raised this verdict at ingestion and is not in
+                # the chunk: a rescan must not lower it.
+                score = float(sealed_scan["score"])
+                reasons = tuple(dict.fromkeys((*scan.reasons, *map(str, stored))))
+                scan = ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons)
         else:
             score = float(sealed_scan["score"])
-            scan = ScanResult(score, self._scanner.action_for(score), tuple(sealed_scan["reasons"]))
+            scan = ScanResult(
+                score, self._scanner.action_for(score, tenant.name, level), tuple(sealed_scan["reasons"])
+            )
         if not unmask and payload.get("pii"):
             text = mask_pii(text, payload["pii"])
         return text, scan

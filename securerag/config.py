@@ -7,10 +7,14 @@ and passed down; nothing reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from securerag.scanning import ScanThresholds
 
 
 def _default_home() -> Path:
@@ -46,8 +50,24 @@ class Settings(BaseSettings):
     withhold_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     """Injection score at or above which a chunk is withheld."""
 
+    scan_thresholds: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)
+    """Per tenant (or `*`) and classification (or `*`): `[flag, withhold]`, as JSON:
+    `{"acme": {"restricted": [0.3, 0.6], "*": [0.4, 0.8]}}`. The most specific entry wins;
+    the flag and withhold thresholds above apply where none matches."""
+
     memory_default_ttl_seconds: int | None = Field(default=86_400, ge=1)
     """TTL applied to memory entries written without one; None keeps them until deleted."""
+
+    @field_validator("scan_thresholds", mode="after")
+    @classmethod
+    def _valid_thresholds(
+        cls, value: dict[str, dict[str, tuple[float, float]]]
+    ) -> dict[str, dict[str, tuple[float, float]]]:
+        for tenant, by_class in value.items():
+            for level, (flag, withhold) in by_class.items():
+                if not 0 <= flag <= withhold <= 1:
+                    raise ValueError(f"scan threshold {tenant}/{level}: need 0 <= flag <= withhold <= 1")
+        return value
 
     @field_validator("home", mode="after")
     @classmethod
@@ -63,3 +83,15 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when securerag runs its own PostgreSQL under `home`."""
         return self.database_url is None
+
+    def scan_thresholds_config(self) -> ScanThresholds:
+        """The injection scanner's thresholds as configured."""
+        from securerag.scanning import ScanThresholds, Thresholds
+
+        return ScanThresholds(
+            default=Thresholds(self.flag_threshold, self.withhold_threshold),
+            overrides={
+                tenant: {level: Thresholds(*pair) for level, pair in by_class.items()}
+                for tenant, by_class in self.scan_thresholds.items()
+            },
+        )

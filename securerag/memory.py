@@ -24,7 +24,7 @@ from securerag.crypto.aead import Aead, DataKey, sealed_key_id
 from securerag.crypto.binding import memory_aad
 from securerag.crypto.keyring import Keyring
 from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
-from securerag.models import require_text
+from securerag.models import ScanResult, require_text
 
 Role = Literal["user", "assistant"]
 Clock = Callable[[], datetime]
@@ -53,6 +53,8 @@ class MemoryEntry:
     content: str
     created_at: datetime
     expires_at: datetime | None
+    injection: ScanResult | None = None
+    """Set on entries the injection scanner flagged when they were read back for a context."""
 
 
 @dataclass(frozen=True, slots=True)

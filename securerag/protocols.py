@@ -47,11 +47,13 @@ class Scanner(Protocol):
         """Changes whenever verdicts may change; stored with each verdict."""
         ...
 
-    def scan(self, text: str) -> ScanResult:
-        """Return the verdict for one piece of text."""
+    def scan(self, text: str, *, tenant: str | None = None, classification: str | None = None) -> ScanResult:
+        """Return the verdict for one piece of text, under the thresholds for that tenant and level."""
         ...
 
-    def action_for(self, score: float) -> Action:
+    def action_for(
+        self, score: float, tenant: str | None = None, classification: str | None = None
+    ) -> Action:
         """The action a stored score leads to under the current thresholds."""
         ...
 

@@ -21,10 +21,11 @@ from securerag.crypto.keyring import Keyring
 from securerag.crypto.master import load_key_provider
 from securerag.crypto.secrets import ServiceSecrets
 from securerag.db import Database, open_database
-from securerag.ingestion import Ingestor, RuleScanner, SentenceTransformerEmbedder
+from securerag.ingestion import Ingestor, SentenceTransformerEmbedder
 from securerag.memory import MemoryStore
 from securerag.protocols import Embedder, KeyProvider, Scanner
 from securerag.retrieval import Retriever, VectorSearch
+from securerag.scanning import InjectionScanner
 
 EMBEDDING_DIMENSION = 384
 """The schema stores vector(384)."""
@@ -52,9 +53,7 @@ class Runtime:
         self.audit = AuditLog(self.secrets)
         self.api_keys = ApiKeys(self.secrets)
         self.authorizer = Authorizer()
-        self.scanner: Scanner = scanner or RuleScanner(
-            flag_threshold=settings.flag_threshold, withhold_threshold=settings.withhold_threshold
-        )
+        self.scanner: Scanner = scanner or InjectionScanner(settings.scan_thresholds_config())
         self.search = search or VectorSearch()
         self.memory = MemoryStore(self.keyring, default_ttl_seconds=settings.memory_default_ttl_seconds)
         self._embedder = embedder

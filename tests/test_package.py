@@ -45,6 +45,7 @@ PUBLIC = {
         "Ingestor",
         "PreparedDocument",
         "RuleScanner",
+        "InjectionScanner",
         "SentenceTransformerEmbedder",
         "Skipped",
         "SourceDocument",

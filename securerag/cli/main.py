@@ -259,12 +259,9 @@ def query(
 @app.command()
 def scan(json_out: JsonOpt = False) -> None:
     """Scan JSON lines ({"text": ...}) from stdin for prompt injection."""
-    from securerag.ingestion import RuleScanner
+    from securerag.scanning import InjectionScanner
 
-    settings = _settings()
-    scanner = RuleScanner(
-        flag_threshold=settings.flag_threshold, withhold_threshold=settings.withhold_threshold
-    )
+    scanner = InjectionScanner(_settings().scan_thresholds_config())
     for number, line in enumerate(sys.stdin, start=1):
         if not line.strip():
             continue

@@ -1,0 +1,131 @@
+"""Injection scanner speed: chunks per second for each layer, and what a full
+rescan adds to a k=10 retrieval.
+
+    python bench/scan.py [--rounds 200]
+
+Texts are the rows of tests/data/injection/dataset.jsonl (chunk-sized,
+benign and injected, all formats). Layers are timed on the same texts in the
+same run: normalisation alone, normalisation + rules, normalisation + the
+learned classifier, and the whole scanner. The k=10 figure is the time to
+scan ten random texts (a retrieval whose stored verdicts are all older than
+the running scanner: the worst case, since current verdicts are read from the
+sealed chunk instead), against embedding one query with the real model in the
+same run as the baseline. Target: at most 20 ms added to a k=10 retrieval.
+Figures go to bench/results/scan.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from securerag.scanning import InjectionScanner, RuleScanner, normalise
+from securerag.scanning import classifier as clf
+from securerag.scanning.rules import match_rules
+
+ROOT = Path(__file__).resolve().parent
+DATA = ROOT.parent / "tests" / "data" / "injection" / "dataset.jsonl"
+console = Console(stderr=True)
+
+
+def rate(texts: list[str], fn: Callable[[str], object]) -> float:
+    start = time.perf_counter()
+    for text in texts:
+        fn(text)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--out", type=Path, default=ROOT / "results")
+    args = parser.parse_args()
+
+    texts = [json.loads(line)["text"] for line in DATA.read_text().splitlines() if line.strip()]
+    model = clf.bundled()
+    full = InjectionScanner(model=model)
+    rules_only = RuleScanner()
+
+    def classify(text: str) -> object:
+        norm = normalise(text)
+        return model.score([norm.text, *(v.text for v in norm.views if v.origin != "rot13")])
+
+    layers: dict[str, Callable[[str], object]] = {
+        "normalise": normalise,
+        "normalise + rules": lambda t: match_rules(normalise(t)),
+        "normalise + classifier": classify,
+        "scanner (all layers)": full.scan,
+        "scanner without classifier": rules_only.scan,
+    }
+    full.scan(texts[0])  # warm up (model load, regex compile)
+    rates = {}
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("layers", total=len(layers))
+        for name, fn in layers.items():
+            rates[name] = round(rate(texts, fn), 1)
+            progress.advance(task)
+
+        from securerag.ingestion import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder()
+        embedder.embed(["warm up"])
+        rng = random.Random(7)
+        k10: list[float] = []
+        query: list[float] = []
+        task = progress.add_task("k=10 rescans", total=args.rounds)
+        for _ in range(args.rounds):
+            batch = rng.sample(texts, 10)
+            start = time.perf_counter()
+            for text in batch:
+                full.scan(text)
+            k10.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            embedder.embed([batch[0][:200]])
+            query.append((time.perf_counter() - start) * 1000)
+            progress.advance(task)
+
+    def pct(values: list[float], q: int) -> float:
+        return round(statistics.quantiles(values, n=100)[q - 1], 2)
+
+    result = {
+        "command": f"python bench/scan.py --rounds {args.rounds}",
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "texts": len(texts),
+        "mean_chars": round(statistics.fmean(len(t) for t in texts)),
+        "chunks_per_s": rates,
+        "k10_rescan_ms": {"p50": pct(k10, 50), "p95": pct(k10, 95)},
+        "baseline_query_embedding_ms": {"p50": pct(query, 50), "p95": pct(query, 95)},
+        "k10_p95_vs_query_embedding_p95": round(pct(k10, 95) / pct(query, 95), 2),
+        "target": "k10 rescan p95 <= 20 ms",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = "\n".join(f"| {name} | {value:,.1f} |" for name, value in rates.items())
+    (args.out / "scan.md").write_text(
+        f"# Injection scanner speed\n\n`{result['command']}` on {result['machine']}, {result['when']}.\n\n"
+        f"{len(texts)} texts from tests/data/injection (mean {result['mean_chars']} characters).\n\n"
+        f"| layer | chunks/s |\n| --- | ---: |\n{rows}\n\n"
+        f"Full rescan of a k=10 retrieval: p50 {result['k10_rescan_ms']['p50']} ms, "
+        f"p95 {result['k10_rescan_ms']['p95']} ms (target p95 <= 20 ms); embedding one query "
+        f"in the same run: p50 {result['baseline_query_embedding_ms']['p50']} ms, "
+        f"p95 {result['baseline_query_embedding_ms']['p95']} ms "
+        f"(rescan / query embedding: {result['k10_p95_vs_query_embedding_p95']}x).\n"
+    )
+    console.print_json(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Evaluate the injection scanner on the held-out split of tests/data/injection.
+
+    .venv/bin/python scripts/evaluate_scanner.py [--split heldout]
+
+A positive counts as caught when the action is `flag` or `withhold`; a
+benign row counts as a false positive on the same condition. Prints and writes
+bench/results/scan-eval.{json,md}: TPR and FPR for the whole scanner and for
+the rules alone, and the confusion by category.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from securerag.models import Action
+from securerag.scanning import InjectionScanner, RuleScanner
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "injection" / "dataset.jsonl"
+
+
+def evaluate(rows: list[dict[str, Any]], scanner: InjectionScanner) -> dict[str, Any]:
+    """TPR, FPR and the confusion by category for `scanner` on `rows`."""
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    tp = fp = pos = neg = 0
+    for row in rows:
+        action = scanner.scan(row["text"]).action
+        by_category[row["category"]][action.label] += 1
+        caught = action != Action.ALLOW
+        if row["label"] == 1:
+            pos += 1
+            tp += caught
+        else:
+            neg += 1
+            fp += caught
+    return {
+        "positives": pos,
+        "benign": neg,
+        "tpr": round(tp / max(pos, 1), 4),
+        "fpr": round(fp / max(neg, 1), 4),
+        "by_category": {
+            c: {"n": sum(k.values()), **{a.label: k[a.label] for a in Action}}
+            for c, k in sorted(by_category.items())
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--split", default="heldout", choices=["train", "dev", "heldout"])
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["split"] == args.split]
+    full = evaluate(rows, InjectionScanner())
+    rules = evaluate(rows, RuleScanner())
+    result = {
+        "command": f"python scripts/evaluate_scanner.py --split {args.split}",
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "split": args.split,
+        "scanner": full,
+        "rules_only": {k: rules[k] for k in ("tpr", "fpr")},
+        "target": "TPR >= 0.90 (flag or withhold), FPR <= 0.03",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "scan-eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [
+        f"# Injection scanner on the {args.split} split\n",
+        f"`{result['command']}`, {result['when']}. {full['positives']} injected and {full['benign']} "
+        "benign rows, none seen in training or threshold tuning (tests/data/injection/README.md).\n",
+        "| | TPR (flag or withhold) | FPR |",
+        "| --- | ---: | ---: |",
+        f"| scanner (all layers) | {full['tpr']:.3f} | {full['fpr']:.3f} |",
+        f"| rules and obfuscation signals only | {rules['tpr']:.3f} | {rules['fpr']:.3f} |",
+        "",
+        "Confusion by category (actions taken):\n",
+        "| category | rows | allow | flag | withhold |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for category, counts in full["by_category"].items():
+        lines.append(
+            f"| {category} | {counts['n']} | {counts['allow']} | {counts['flag']} | {counts['withhold']} |"
+        )
+    (args.out / "scan-eval.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

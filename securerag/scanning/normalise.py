@@ -1,0 +1,312 @@
+"""Undo the tricks that hide an instruction from a pattern or a classifier.
+
+`normalise` turns one text into the views the detectors read:
+
+- `text`: NFKC, invisible characters (zero-width, bidi controls, Unicode
+  tags) removed, whitespace runs collapsed: what a reader sees.
+- `views`: the same text with homoglyphs folded to Latin, leetspeak and
+  spaced letters folded, plus every hidden or encoded part found inside it
+  (HTML comments and hidden elements, markdown comments, Unicode tag text,
+  base64 / hex / URL-encoded runs, a rot13 reading), each tagged with how it
+  was found so that a verdict can say why.
+- `squashed`: letters only, lower case, for the few phrases worth catching
+  whatever was put between their letters.
+- `signals`: counts of what was removed or decoded (zero-width characters,
+  tag characters, homoglyphs folded, runs decoded).
+
+Everything is bounded: at most `MAX_DECODED` runs are decoded, nested
+encodings are followed `MAX_DEPTH` levels deep, and no view is longer than the
+input (decoding shrinks).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+import urllib.parse
+from dataclasses import dataclass, field
+from functools import cache
+
+MAX_DECODED = 16
+MAX_DEPTH = 2
+
+# Zero-width and formatting characters a reader never sees. Category Cf covers
+# ZWSP/ZWNJ/ZWJ, word joiner, BOM, bidi controls, soft hyphen and tag characters.
+_TAG_BASE = 0xE0000
+_TAG_RANGE = range(0xE0020, 0xE007F)  # TAG SPACE .. TAG TILDE carry ASCII
+_WS = re.compile(r"[ \t\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One reading of the text and where it came from (`folded`, `base64`, `html-hidden`, ...)."""
+
+    origin: str
+    text: str
+
+
+@dataclass(slots=True)
+class Normalised:
+    """What the detectors read."""
+
+    text: str
+    views: list[View] = field(default_factory=list)
+    squashed: str = ""
+    signals: dict[str, int] = field(default_factory=dict)
+
+    def count(self, signal: str, n: int = 1) -> None:
+        if n:
+            self.signals[signal] = self.signals.get(signal, 0) + n
+
+    def add_view(self, origin: str, text: str) -> None:
+        text = text.strip()
+        if text and text != self.text and all(v.text != text for v in self.views):
+            self.views.append(View(origin, text))
+
+
+# -- invisible characters -------------------------------------------------------------
+
+
+def _strip_invisible(text: str, out: Normalised) -> str:
+    kept: list[str] = []
+    tags: list[str] = []
+    zero_width = 0
+    for ch in text:
+        cp = ord(ch)
+        if cp in _TAG_RANGE:
+            tags.append(chr(cp - _TAG_BASE))
+            continue
+        if ch in "\n\t":
+            kept.append(ch)
+            continue
+        category = unicodedata.category(ch)
+        if category == "Cf" or (category == "Cc" and ch != "\r"):
+            zero_width += category == "Cf" and not 0xE0000 <= cp <= 0xE007F
+            continue
+        kept.append(ch)
+    out.count("zero_width", zero_width)
+    hidden = "".join(tags)
+    # Flag emoji (England, Scotland, Wales) spell short lowercase region codes in tags;
+    # anything with spaces or more than a handful of letters is a message.
+    if len(hidden) > 7 or " " in hidden:
+        out.count("tag_characters", len(hidden))
+        out.add_view("unicode-tags", hidden)
+    return "".join(kept)
+
+
+# -- homoglyphs, leetspeak, spaced letters ---------------------------------------------
+
+
+@cache
+def _homoglyph_table() -> dict[str, str]:
+    """Non-ASCII characters that look like one ASCII letter or digit (Unicode confusables)."""
+    from confusable_homoglyphs import utils  # the Unicode TR39 confusables, as data
+
+    table: dict[str, str] = {}
+    for char, glyphs in utils.load("confusables.json").items():
+        if len(char) != 1 or char.isascii():
+            continue
+        latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
+        if latin:
+            table[char] = latin[0]
+    return table
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _is_latin(ch: str) -> bool:
+    return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
+
+
+def fold_homoglyphs(text: str) -> tuple[str, int]:
+    """Fold look-alike letters to Latin where they hide a Latin word.
+
+    A word is folded when it mixes Latin with look-alikes (`іgnоrе`), or when it
+    is made only of look-alikes inside mostly Latin text. Cyrillic or Greek
+    prose is left as it is: its own words are not disguised Latin.
+    """
+    table = _homoglyph_table()
+    letters = [ch for ch in text if ch.isalpha()]
+    mostly_latin = not letters or sum(map(_is_latin, letters)) >= 0.6 * len(letters)
+    folded = 0
+
+    def fold(match: re.Match[str]) -> str:
+        nonlocal folded
+        word = match.group()
+        foreign = [ch for ch in word if not _is_latin(ch)]
+        if not foreign or not all(ch in table for ch in foreign):
+            return word
+        if len(foreign) == len(word) and not mostly_latin:
+            return word
+        folded += len(foreign)
+        return "".join(table.get(ch, ch) if not _is_latin(ch) else ch for ch in word)
+
+    return _WORD.sub(fold, text), folded
+
+
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "i"}
+)
+# Words of 3-20 characters mixing letters with leet digits or symbols; longer runs are
+# identifiers, hashes or encodings, which the decoders handle.
+_LEET_WORD = re.compile(
+    r"(?<![\w@$!|])(?=[\w@$!|]*[A-Za-z])(?=[\w@$!|]*[013457@$!|])[\w@$!|]{3,20}(?![\w@$!|])"
+)
+_SPACED = re.compile(r"(?<!\S)(?:[^\W_][ .\-_*·•]{1,2}){3,}[^\W_](?!\S)")
+
+
+def fold_leet(text: str) -> tuple[str, int]:
+    """`1gn0r3 4ll` -> `ignore all` in words that mix letters with leet digits or symbols."""
+    count = 0
+
+    def fold(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return match.group().translate(_LEET)
+
+    return _LEET_WORD.sub(fold, text), count
+
+
+def fold_spaced(text: str) -> tuple[str, int]:
+    """`i g n o r e  a l l` -> `ignore all`: letters joined, wider gaps kept as word breaks."""
+    count = 0
+
+    def fold(match: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        words = re.split(r"[ .\-_*·•]{2,}", match.group())
+        return " ".join(re.sub(r"[ .\-_*·•]", "", w) for w in words)
+
+    return _SPACED.sub(fold, text), count
+
+
+# -- hidden markup --------------------------------------------------------------------------
+
+_HTML_HINT = re.compile(r"<!--|<[a-zA-Z][\w-]*(?:\s[^<>]*)?>")
+_MD_COMMENT = re.compile(r"^\s*\[(?://|comment|_)\]:\s*(?:#|<>)\s*[\"'(]?(.*?)[\"')]?\s*$", re.MULTILINE)
+
+
+def _hidden_markup(text: str, out: Normalised) -> None:
+    for match in _MD_COMMENT.finditer(text):
+        out.count("markdown_comment")
+        out.add_view("markdown-comment", match.group(1))
+    if _HTML_HINT.search(text):
+        from securerag.ingestion.html import extract_html
+
+        parts = extract_html(text)
+        if parts.hidden.strip():
+            out.count("html_hidden")
+            out.add_view("html-hidden", parts.hidden)
+
+
+# -- encoded runs ---------------------------------------------------------------------------
+
+_B64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_HEX = re.compile(r"(?<![0-9A-Fa-f])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}(?![0-9A-Fa-f])")
+_URLENC = re.compile(r"(?:%[0-9A-Fa-f]{2}|[\w.~+-]){0,200}(?:%[0-9A-Fa-f]{2}[\w.~+-]*){3,}")
+
+
+def _readable(raw: bytes) -> str | None:
+    """The decoded bytes as text if they read like language, else None."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 6:
+        return None
+    printable = sum(ch.isprintable() or ch in "\n\t" for ch in text)
+    letters = sum(ch.isalpha() for ch in text)
+    if printable < 0.95 * len(text) or letters < 0.5 * len(text) or " " not in text.strip():
+        return None
+    return text
+
+
+def _decode_base64(run: str) -> str | None:
+    body = run.rstrip("=")
+    if len(body) % 4 == 1:
+        return None
+    padded = body + "=" * (-len(body) % 4)
+    try:
+        raw = base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _readable(raw)
+
+
+def _decode_hex(run: str) -> str | None:
+    digits = re.sub(r"\\x|0x|[\s:,]", "", run)
+    if len(digits) % 2:
+        digits = digits[:-1]
+    try:
+        return _readable(bytes.fromhex(digits))
+    except ValueError:
+        return None
+
+
+def _decode_runs(text: str, out: Normalised, depth: int) -> None:
+    found: list[tuple[str, str]] = []
+    for origin, pattern, decode in (
+        ("base64", _B64, _decode_base64),
+        ("hex", _HEX, _decode_hex),
+    ):
+        for match in pattern.finditer(text):
+            if len(found) >= MAX_DECODED:
+                break
+            decoded = decode(match.group())
+            if decoded is not None:
+                found.append((origin, decoded))
+    for match in _URLENC.finditer(text):
+        if len(found) >= MAX_DECODED:
+            break
+        decoded = urllib.parse.unquote_plus(match.group())
+        if decoded != match.group() and _readable(decoded.encode()) is not None:
+            found.append(("url-encoded", decoded))
+    for origin, decoded in found:
+        out.count(origin)
+        clean = _basic(decoded, out)
+        out.add_view(origin, clean)
+        if depth < MAX_DEPTH:
+            _decode_runs(clean, out, depth + 1)
+
+
+# -- the whole pass -------------------------------------------------------------------------
+
+
+def _basic(text: str, out: Normalised) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = _strip_invisible(text, out)
+    text = _WS.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+_NON_LETTERS = re.compile(r"[^a-z]+")
+
+
+def squash(text: str) -> str:
+    """Letters only, lower case: `I.g-n o_r e` -> `ignore`."""
+    return _NON_LETTERS.sub("", text.lower())
+
+
+def normalise(text: str) -> Normalised:
+    """Every view of `text` the detectors should read (see the module docstring)."""
+    out = Normalised(text="")
+    out.text = _basic(text, out)
+    _hidden_markup(out.text, out)
+
+    folded, homoglyphs = fold_homoglyphs(out.text)
+    out.count("homoglyphs", homoglyphs)
+    folded, leet = fold_leet(folded)
+    out.count("leetspeak", leet)
+    folded, spaced = fold_spaced(folded)
+    out.count("spaced_letters", spaced)
+    out.add_view("folded", folded)
+
+    _decode_runs(out.text, out, depth=1)
+    out.add_view("rot13", codecs.decode(out.text, "rot13"))
+    out.squashed = squash(folded)
+    return out

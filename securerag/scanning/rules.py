@@ -1,0 +1,323 @@
+"""The rule layer: patterns for what an injected instruction has to say.
+
+Rule names are the reasons a verdict reports: `override`, `new_instructions`,
+`role_play`, `template_spoof`, `fake_boundary`, `prompt_leak`,
+`exfiltration`, `tool_hijack`, `secrecy`, `addresses_ai`. Patterns cover
+English, German, French, Spanish, Italian, Portuguese, Dutch, Russian,
+Chinese and Japanese for the phrases that matter most.
+
+Each rule has a weight; the rule layer's score is 1 - Π(1 - w) over the
+distinct rules that match any view of the text, so independent signals add
+up and no single weak one decides.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from securerag.scanning.normalise import Normalised
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One detection rule: a name (the reason reported), a weight, a pattern."""
+
+    name: str
+    weight: float
+    pattern: re.Pattern[str]
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
+
+
+_TARGET = (
+    r"(?:instructions?|prompts?|rules|directions|guidelines|directives|context|guardrails|commands?"
+    r"|programming|restrictions|policies|constraints|orders)"
+)
+_BEFORE = (
+    r"(?:all |any |the |your |my |these |those |of |previous |prior |above |earlier |preceding "
+    r"|former |initial |original |system |other |safety |and |every |everything |developer "
+    r"|provided |given |following )*"
+)
+_AI = r"(?:ai|a\.i\.|llm|language model|assistant|chat ?bot|gpt|claude|copilot|model|agent|bot)"
+_DATA = (
+    r"(?:conversation|chat|history|messages?|data|details|credentials|passwords?|api keys?|tokens?"
+    r"|secrets?|emails?|files?|documents?|information|context|prompt|personal|contents?|summary)"
+)
+
+RULES: tuple[Rule, ...] = (
+    # -- instruction override --------------------------------------------------------------
+    Rule(
+        "override",
+        0.7,
+        _rx(
+            rf"\b(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|overrid(?:e|ing)|bypass(?:ing)?|skip|drop"
+            rf"|discard|abandon|neglect|overlook"
+            rf"|set aside|throw out|stop following|do not follow|don't follow|no longer follow)\b"
+            rf"[\s,:]+{_BEFORE}{_TARGET}\b"
+        ),
+    ),
+    Rule(
+        "override",
+        0.7,
+        _rx(
+            r"\b(?:ignoriere|ignorieren sie|vergiss|vergessen sie|missachte)\b.{0,40}"
+            r"\b(?:anweisungen|instruktionen|regeln|befehle|vorgaben)\b"
+            r"|\b(?:ignor(?:e|ez|er)|oublie[zr]?)\b.{0,40}\b(?:instructions|consignes|règles|directives)\b"
+            r"|\b(?:ignora|ignore|olvida|olvide)\b.{0,40}\b(?:instrucciones|reglas|indicaciones)\b"
+            r"|\b(?:ignora|dimentica)\b.{0,40}\b(?:istruzioni|regole|indicazioni)\b"
+            r"|\b(?:ignore|ignora|esqueça|esqueca)\b.{0,40}\b(?:instruções|instrucoes|regras)\b"
+            r"|\b(?:negeer|vergeet)\b.{0,40}\b(?:instructies|regels|opdrachten)\b"
+            r"|(?:игнорируй|игнорируйте|забудь|забудьте|не обращай).{0,40}(?:инструкци|указани|правил)"
+            r"|(?:忽略|无视|忽视|忘记|忘掉|不要理会).{0,12}(?:指令|指示|说明|规则|提示)"
+            r"|(?:指示|命令|ルール|指令).{0,12}(?:無視|忘れ)"
+            r"|(?:تجاهل|انس).{0,30}(?:التعليمات|الأوامر|القواعد)"
+            r"|\b(?:set aside|forget|ignore|disregard|drop) (?:whatever|what|everything|anything) you (?:were|have been"
+            r"|are being) (?:asked|told|instructed|given)\b"
+        ),
+    ),
+    Rule(
+        "new_instructions",
+        0.5,
+        _rx(
+            r"\b(?:new|updated|real|actual|revised|true|additional|important|urgent|secret|hidden)\s+"
+            r"(?:system\s+)?(?:instructions?|prompt|task|orders|directive|rules?)\s*[:\-]"
+            r"|\bfrom now on\b.{0,40}\b(?:you|respond|answer|reply|act|say|only)\b"
+            r"|\byour (?:new|real|only|actual|true) (?:task|goal|job|purpose|instructions?|objective)\b"
+            r"|\binstead,? (?:you (?:must|should|will)|respond|reply|answer|say|output|print|write)\b"
+            r"|\b(?:the (?:correct|only|right)|your) answer to (?:any|every|all) (?:questions?|queries)\b"
+            r"|\b(?:neue|neuen) (?:anweisungen|aufgabe)\b|\bnouvelles? (?:instructions|consignes|tâche)\b"
+            r"|\bnuevas? (?:instrucciones|tarea)\b|\bnuove istruzioni\b|\bnovas instruções\b"
+            r"|新的(?:指令|指示|任务)|新しい指示|новые инструкции"
+        ),
+    ),
+    Rule(
+        "role_play",
+        0.6,
+        _rx(
+            r"\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken|evil|uncensored)"
+            r"|\b(?:god|dan|jailbreak|jailbroken|unrestricted) mode\b|\bdeveloper mode (?:enabled|output)\b"
+            r"|\bdo anything now\b|\bno (?:restrictions|limits|filters|rules) (?:apply|at all)\b"
+            r"|\byou (?:are|have been) (?:freed|liberated|unchained)\b"
+            r"|制限のない|没有(?:任何)?限制的|без (?:ограничений|цензуры)|sin restricciones|ohne einschränkungen"
+            r"|sans (?:aucune )?restriction|senza restrizioni"
+        ),
+    ),
+    Rule(
+        "role_play",
+        0.3,
+        _rx(
+            r"\byou are (?:now|no longer)\b|\bpretend (?:to be|you are|that you)\b|\bstay in character\b"
+            r"|\b(?:du bist jetzt|tu es maintenant|ahora eres|ora sei|agora você é|jij bent nu)\b"
+            r"|你现在是|あなたは今から|теперь ты"
+        ),
+    ),
+    # -- chat-template and turn spoofing -----------------------------------------------------
+    Rule(
+        "template_spoof",
+        0.7,
+        _rx(
+            r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|end_header_id"
+            r"|begin_of_text|im_sep|end|tool|function|ipython)\|>"
+            r"|\[/?INST\]|<</?SYS>>|<\|?/?(?:start_of_turn|end_of_turn)\|?>"
+            r"|^\s*#{0,3}\s*\**(?:system|assistant|developer)\**\s*(?:message|prompt|note|override)?\s*\**\s*:"
+            r"|</?(?:system|instructions?|system_prompt|sys|admin|developer_message)>"
+            r"|^\s*(?:human|user)\s*:.{0,200}\n+\s*(?:ai|assistant)\s*:"
+            r"|\{\s*\"(?:tool|function|name|recipient)\"\s*:\s*\"[\w.]+\"\s*,\s*\"(?:arguments|parameters|args)\""
+            r"|<(?:tool_call|function_call|function_calls|invoke)\b"
+        ),
+    ),
+    Rule(
+        "fake_boundary",
+        0.35,
+        _rx(
+            r"\b(?:end of (?:the )?(?:document|context|text|data|input|file|email|message|page|snippet)"
+            r"|begin(?:ning)? of (?:new |the )?(?:instructions|prompt|system)"
+            r"|<\s*end of (?:session|conversation)\s*>)"
+            r"|^\s*[-=#*]{3,}\s*(?:end|system|admin|new instructions|important)\b(?![\w ]*-----)"
+            r"|\b(?:the )?(?:above|previous) (?:was|is) (?:just )?(?:a test|fake|over|irrelevant)\b"
+        ),
+    ),
+    # -- prompt and data leaks -------------------------------------------------------------------
+    Rule(
+        "prompt_leak",
+        0.6,
+        _rx(
+            r"\b(?:reveal|print|show|repeat|output|display|leak|dump|write out|spell out|tell me|share"
+            r"|recite)\b.{0,30}"
+            r"\b(?:system prompt|initial prompt|original prompt|hidden (?:prompt|instructions)"
+            r"|your (?:instructions|prompt|rules|guidelines)|the (?:text|words) above|everything above)\b"
+            r"|(?:系统提示|系统指令|システムプロンプト|системный промпт)"
+            r"|\b(?:encode|translate|summari[sz]e|paraphrase|convert)\b.{0,20}\byour (?:system )?(?:prompt|instructions)\b"
+            r"|\bif your (?:instructions|prompt|system prompt) (?:contains?|includes?|mentions?)\b"
+            r"|\bI was (?:instructed|told|programmed) to\b|\b(?:not supposed|not allowed) to tell (?:me|the user)\b"
+        ),
+    ),
+    Rule(
+        "exfiltration",
+        0.6,
+        _rx(
+            r"!\[[^\]]*\]\(\s*https?://[^)\s]*(?:\{|%7B|\[|<|\$)[^)\s]*\)"
+            r"|<img\b[^>]*\bsrc\s*=\s*[\"']?https?://[^\"'\s>]*[?&][^\"'\s>]*=(?:\{|%7B|\[|<|\$)"
+            rf"|\b(?:send|post|forward|upload|email|e-mail|exfiltrate|transmit|leak|submit|copy|paste"
+            rf"|include|append|encode)\b.{{0,60}}\b{_DATA}\b.{{0,60}}\b(?:to|at|into|in)\b\s*"
+            rf"(?:the (?:url|endpoint|address|server|link)\s*)?(?:<|\(|\[)?(?:https?://|www\.|[\w.+-]+@[\w-]+\.)"
+            r"|\b(?:replace|substitute|fill in)\b.{0,40}\b(?:placeholder|\{[a-z_]+\}|\[[A-Z_]+\])\b.{0,60}"
+            r"\b(?:conversation|user|data|history|summary|password|email)"
+            r"|\b(?:sende|schicke|envoie|envoyez|envía|envia|invia|stuur)\b.{0,60}(?:https?://|[\w.+-]+@[\w-]+\.)"
+            r"|(?:发送|发给|送信|отправь).{0,40}(?:https?://|[\w.+-]+@[\w-]+\.)"
+        ),
+    ),
+    Rule(
+        # An image that calls a URL with a query: common and harmless on its own, a channel
+        # for data once something tells the model what to put there.
+        "exfiltration",
+        0.2,
+        _rx(r"!\[[^\]]*\]\(\s*https?://[^)\s]*[?&][^)\s]*=[^)\s]*\)"),
+    ),
+    Rule(
+        "tool_hijack",
+        0.45,
+        _rx(
+            r"\b(?:call|invoke|run|execute|trigger)\s+`?[a-z]+_[a-z_]+`?\s*\("
+            r"|\b(?:transfer|wire|send)\b.{0,30}\b(?:funds|money|\$\s?\d|\d+\s?(?:usd|eur|dollars|euros|btc))\b"
+            r".{0,40}\b(?:to|into)\b.{0,20}\b(?:account|iban|wallet)\b"
+            r"|\b(?:delete|remove|wipe|drop|erase)\b.{0,20}\b(?:all|every)\b.{0,20}"
+            r"\b(?:files|emails|records|repositories|tables|users|data)\b"
+            r"|\b(?:grant|give)\b.{0,20}\b(?:admin|administrator|root|owner)\b.{0,20}\b(?:access|rights|role)\b"
+            r".{0,30}\bto\b"
+            r"|\bif you (?:have|can use) (?:a |an |access to (?:a |an )?)?(?:shell|terminal|browser|email|e-mail|file"
+            r"|code|python|web)[\w ]{0,12}(?:tool|access|plugin)\b"
+            r"|\bexecute:?\s*`?(?:rm|curl|wget|sudo|chmod|powershell|bash)\b"
+            r"|\b(?:disable|turn off|remove)\b.{0,20}\b(?:branch protection|2fa|mfa|two-factor|logging|audit)"
+            r"|\b(?:llama|invoca|usa|utiliza|ejecuta) (?:a )?(?:la|el) (?:función|herramienta)\b"
+            r"|\b(?:utilise[zr]?|appelle[zr]?|exécute[zr]?) (?:l['’]outil|la fonction)\b"
+            r"|\b(?:rufe?|verwende|benutze|nutze) (?:das|die|den) (?:tool|funktion|werkzeug)\b"
+            r"|\b(?:usa|chiama|esegui) (?:lo strumento|la funzione)\b|\b(?:gebruik|roep) (?:de|het) [\w-]*(?:tool|functie)\b"
+            r"|(?:使用|调用|呼叫).{0,8}(?:工具|函数|功能).{0,20}(?:删除|发送|转账|转发)"
+            r"|\bwithout (?:asking|requesting|seeking|waiting for) (?:for )?(?:the user['’]s |their |any )?"
+            r"(?:confirmation|permission|approval|consent)\b"
+            r"|\bsans (?:lui )?demander (?:de )?(?:confirmation|permission|l['’]autorisation)\b"
+            r"|\bsin (?:pedir|solicitar) (?:su )?(?:confirmación|permiso)\b|\bohne (?:nach)?(?:zu )?(?:fragen|bestätigung|rückfrage)\b"
+        ),
+    ),
+    Rule(
+        # Generic tool talk: weak alone ("run the tool with --dry-run" is documentation).
+        "tool_hijack",
+        0.25,
+        _rx(
+            r"\b(?:call|invoke|use|run|execute|trigger)\b.{0,20}"
+            r"\b(?:the )?(?:tool|function|plugin|api|action)\b.{0,40}\b(?:with|using|to)\b"
+        ),
+    ),
+    Rule(
+        "secrecy",
+        0.5,
+        _rx(
+            r"\b(?:do not|don't|never|without)\b.{0,25}\b(?:tell|telling|inform|informing|mention|mentioning"
+            r"|reveal|revealing|disclose|alert|alerting|notify|notifying|let)\b.{0,20}\b(?:the )?user\b"
+            r"|\b(?:do not|don't|never)\b.{0,20}\b(?:mention|reveal|acknowledge|disclose|reference)\b.{0,20}"
+            r"\b(?:this|these) (?:instructions?|message|note|request|text)\b"
+            r"|\bkeep (?:this|these instructions) (?:a )?secret\b"
+            r"|\b(?:sag|sagen sie) (?:dem|es dem) (?:benutzer|nutzer)\b.{0,20}\bnicht\b"
+            r"|\bne (?:dis|dites) (?:rien|pas)\b.{0,30}\butilisateur\b"
+            r"|\bno (?:le )?(?:digas|diga|menciones)\b.{0,30}\busuario\b|\bnon dire\b.{0,30}\butente\b"
+            r"|不要告诉用户|ユーザーに(?:言わ|伝え|知らせ)ない|не говори пользователю"
+            r"|\b(?:the )?user (?:must|should|may) not (?:find out|know|learn|notice|be told|be informed)\b"
+            r"|\b(?:meld|vertel) dit niet aan de gebruiker\b|\bniet (?:melden|vertellen) aan de gebruiker\b"
+            r"|不要(?:通知|告知|提醒)用户|(?:用户|使用者).{0,6}(?:不要|不得|别)(?:知道|发现)"
+            r"|\bnon (?:dirlo|informare|avvisare) (?:all['’])?utente\b|\bnão (?:conte|diga|informe) (?:ao|o) usuário\b"
+            r"|\bsans (?:en )?(?:informer|prévenir|avertir) l['’]utilisateur\b|\bsin (?:avisar|informar|decirle) al usuario\b"
+            r"|\bohne (?:den|die) (?:benutzer|nutzer)(?:in)? zu (?:informieren|benachrichtigen)\b"
+        ),
+    ),
+    Rule(
+        "addresses_ai",
+        0.4,
+        _rx(
+            rf"\b(?:note|message|instructions?|attention|notice|important|reminder)\s+(?:to|for)\s+"
+            rf"(?:any |all |the )?(?:{_AI})s?\b"
+            rf"|\bif you are an? (?:{_AI})\b|\b(?:dear|hey|hello|attention),? (?:{_AI})\b"
+            rf"|\b(?:{_AI})s? (?:reading|processing|summari[sz]ing|parsing) this\b"
+            rf"|\bwhen (?:summari[sz]ing|answering|responding|processing|reading) (?:this|these)\b.{{0,60}}"
+            rf"\b(?:you (?:must|should|will)|always|also|make sure|include|append|add|tell|say|recommend)\b"
+            rf"|\bas an? (?:{_AI}),? you (?:must|should|will|are required)\b"
+            rf"|\b(?:hinweis|nachricht) (?:an|für) (?:die |den )?(?:ki|assistenten?)\b"
+            rf"|\bnote (?:à|pour) (?:l['’])?(?:ia|assistant)\b|\bnota para (?:la |el )?(?:ia|asistente)\b"
+            rf"|(?:^|[.!?>\n]\s*)(?:hey |hi |dear |attention,? |let op,? )?(?:ai|a\.i\.|ki|ia|llm|gpt)[- ]?"
+            rf"(?:agents?|assistants?|assistente?n?|asistentes?|reviewers?|models?|systems?|bots?|readers?)?\s*[:,]"
+            rf"|(?:^|[.!?>\n]\s*)(?:hey|hi|dear|attention),? (?:agent|assistant|bot|model|copilot)\b"
+            rf"|(?:AI|人工智能)(?:代理|助手|助理|模型)(?:请注意|注意)|AI(?:エージェント|アシスタント)(?:へ|の皆様)"
+        ),
+    ),
+)
+
+# Phrases worth finding whatever sits between their letters (`i.g.n.o.r.e`, zero-width,
+# spaced letters): matched against the squashed view (letters only, lower case).
+SQUASHED_RULES: tuple[Rule, ...] = (
+    Rule(
+        "override",
+        0.7,
+        re.compile(
+            r"(?:ignore|disregard|forget|override|bypass)(?:all|any|the|your|my|of|previous|prior|above"
+            r"|earlier|preceding|former|initial|original|system|safety)*(?:instructions?|prompts?|rules"
+            r"|guidelines|directives|guardrails)"
+        ),
+    ),
+    Rule("template_spoof", 0.7, re.compile(r"imstartsystem|instsys|startheaderidsystem")),
+    Rule(
+        "prompt_leak",
+        0.6,
+        re.compile(
+            r"(?:reveal|print|show|repeat|output|leak|dump)(?:me|your|the|all|of)*(?:systemprompt|hiddeninstructions)"
+        ),
+    ),
+    Rule("role_play", 0.5, re.compile(r"developermode(?:enabled|activated|on)|doanythingnow|youarenowdan")),
+)
+
+
+# A phrase inside quotation marks or a code span is more often cited than meant
+# ("the bot leaked its prompt when asked to 'print the text above'"); it counts
+# half. The learned layer still reads it whole.
+QUOTED_DISCOUNT = 0.5
+_QUOTED = re.compile(
+    r"\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|„[^“”\n]{1,300}[“”]|«[^»\n]{1,300}»|`[^`\n]{1,300}`"
+)
+
+
+def _quoted(text: str, match: re.Match[str]) -> bool:
+    start, end = match.span()
+    return any(
+        q.start() < start and end < q.end() for q in _QUOTED.finditer(text, max(0, start - 300), end + 300)
+    )
+
+
+def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
+    """Rule name -> (weight, origin of the first view it matched)."""
+    found: dict[str, tuple[float, str]] = {}
+    # Hidden and decoded readings first, so that a hit says where it was hidden even
+    # when the raw text (markup and all) matches too.
+    views = [(v.origin, v.text) for v in norm.views]
+    readings = [
+        *(r for r in views if r[0] not in ("folded", "rot13")),
+        ("text", norm.text),
+        *(r for r in views if r[0] == "folded"),
+        *(r for r in views if r[0] == "rot13"),
+    ]
+    for rule in RULES:
+        if rule.name in found and found[rule.name][0] >= rule.weight:
+            continue
+        for origin, text in readings:
+            match = rule.pattern.search(text)
+            if match:
+                weight = rule.weight * (QUOTED_DISCOUNT if _quoted(text, match) else 1.0)
+                if weight > found.get(rule.name, (0.0, ""))[0]:
+                    found[rule.name] = (weight, origin)
+                break
+    if norm.squashed:
+        for rule in SQUASHED_RULES:
+            if rule.name not in found and rule.pattern.search(norm.squashed):
+                found[rule.name] = (rule.weight, "squashed")
+    return found
