@@ -7,9 +7,9 @@ Texts are the rows of tests/data/injection/dataset.jsonl (chunk-sized,
 benign and injected, all formats). Layers are timed on the same texts in the
 same run: normalisation alone, normalisation + rules, normalisation + the
 learned classifier, and the whole scanner. The k=10 figure is the time to
-scan ten random texts (a retrieval whose stored verdicts are all older than
-the running scanner: the worst case, since current verdicts are read from the
-sealed chunk instead), against embedding one query with the real model in the
+scan ten random texts in one batch (a retrieval whose stored verdicts are
+all older than the running scanner: the worst case), and the time to read ten
+current sealed verdicts (the normal case), against embedding one query with the real model in the
 same run as the baseline. Target: at most 20 ms added to a k=10 retrieval.
 Figures go to bench/results/scan.{json,md}.
 """
@@ -83,14 +83,19 @@ def main() -> None:
         embedder.embed(["warm up"])
         rng = random.Random(7)
         k10: list[float] = []
+        sealed: list[float] = []
         query: list[float] = []
         task = progress.add_task("k=10 rescans", total=args.rounds)
         for _ in range(args.rounds):
             batch = rng.sample(texts, 10)
             start = time.perf_counter()
-            for text in batch:
-                full.scan(text)
+            verdicts = full.scan_many(batch)
             k10.append((time.perf_counter() - start) * 1000)
+            stored = [json.dumps({"score": v.score, "reasons": list(v.reasons)}) for v in verdicts]
+            start = time.perf_counter()
+            for blob in stored:  # what a retrieval does with current sealed verdicts
+                full.action_for(float(json.loads(blob)["score"]), "acme", "internal")
+            sealed.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()
             embedder.embed([batch[0][:200]])
             query.append((time.perf_counter() - start) * 1000)
@@ -107,9 +112,10 @@ def main() -> None:
         "mean_chars": round(statistics.fmean(len(t) for t in texts)),
         "chunks_per_s": rates,
         "k10_rescan_ms": {"p50": pct(k10, 50), "p95": pct(k10, 95)},
+        "k10_sealed_ms": {"p50": pct(sealed, 50), "p95": pct(sealed, 95)},
         "baseline_query_embedding_ms": {"p50": pct(query, 50), "p95": pct(query, 95)},
         "k10_p95_vs_query_embedding_p95": round(pct(k10, 95) / pct(query, 95), 2),
-        "target": "k10 rescan p95 <= 20 ms",
+        "target": "scanner adds <= 20 ms (p95) to a k=10 retrieval",
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "scan.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -118,7 +124,10 @@ def main() -> None:
         f"# Injection scanner speed\n\n`{result['command']}` on {result['machine']}, {result['when']}.\n\n"
         f"{len(texts)} texts from tests/data/injection (mean {result['mean_chars']} characters).\n\n"
         f"| layer | chunks/s |\n| --- | ---: |\n{rows}\n\n"
-        f"Full rescan of a k=10 retrieval: p50 {result['k10_rescan_ms']['p50']} ms, "
+        f"A k=10 retrieval whose sealed verdicts are current (the normal case) spends p50 "
+        f"{result['k10_sealed_ms']['p50']} ms, p95 {result['k10_sealed_ms']['p95']} ms on verdicts.\n\n"
+        f"Full rescan of a k=10 retrieval (one batch, after a scanner upgrade): "
+        f"p50 {result['k10_rescan_ms']['p50']} ms, "
         f"p95 {result['k10_rescan_ms']['p95']} ms (target p95 <= 20 ms); embedding one query "
         f"in the same run: p50 {result['baseline_query_embedding_ms']['p50']} ms, "
         f"p95 {result['baseline_query_embedding_ms']['p95']} ms "

@@ -79,6 +79,7 @@ class PreparedDocument:
     embeddings: npt.NDArray[np.float32]
     source_mac: bytes | None
     content_mac: bytes
+    title_scan: ScanResult | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +158,9 @@ class Ingestor:
         return None if source is None else store.find_unchanged(conn, tenant_id, source, content)
 
     # -- CPU work ---------------------------------------------------------------
-    def _analyse(self, doc: DocumentInput) -> tuple[Classification, list[Chunk], list[ScanResult]]:
+    def _analyse(
+        self, doc: DocumentInput
+    ) -> tuple[Classification, list[Chunk], list[ScanResult], ScanResult]:
         classification = classify(doc.text, doc.classification)
         chunks = split_text(
             doc.text,
@@ -166,8 +169,8 @@ class Ingestor:
             count_tokens=self._embedder.count_tokens,
         )
         hidden = self._scanner.scan(doc.hidden) if doc.hidden.strip() else None
-        scans = [_merge_hidden(self._scanner.scan(c.text), hidden) for c in chunks]
-        return classification, chunks, scans
+        title, *verdicts = self._scanner.scan_many([doc.title, *(c.text for c in chunks)])
+        return classification, chunks, [_merge_hidden(v, hidden) for v in verdicts], title
 
     def prepare(self, doc: DocumentInput) -> PreparedDocument:
         """Classify, chunk, scan and embed one document (no database access)."""
@@ -176,11 +179,11 @@ class Ingestor:
     def prepare_many(self, docs: Sequence[DocumentInput]) -> list[PreparedDocument]:
         """Like `prepare`, with one embedding call for all chunks of all `docs`."""
         analysed = [self._analyse(doc) for doc in docs]
-        texts = [c.text for _, chunks, _ in analysed for c in chunks]
+        texts = [c.text for _, chunks, _, _ in analysed for c in chunks]
         vectors = self._embedder.embed(texts)
         out: list[PreparedDocument] = []
         offset = 0
-        for doc, (classification, chunks, scans) in zip(docs, analysed, strict=True):
+        for doc, (classification, chunks, scans, title_scan) in zip(docs, analysed, strict=True):
             source, content = self.macs(doc)
             out.append(
                 PreparedDocument(
@@ -191,6 +194,7 @@ class Ingestor:
                     vectors[offset : offset + len(chunks)],
                     source,
                     content,
+                    title_scan,
                 )
             )
             offset += len(chunks)

@@ -106,7 +106,15 @@ def write_document(
     document_id = uuid.uuid4()
     key = keyring.create_key(conn, tenant_id, "document", ref=str(document_id))
     aead = Aead(key)
-    meta = json.dumps({"title": doc.title, "source": doc.source}).encode()
+    meta_fields: dict[str, Any] = {"title": doc.title, "source": doc.source}
+    if prepared.title_scan is not None:
+        # Titles are shown outside the data fences; their verdict is sealed like a chunk's.
+        meta_fields["title_scan"] = {
+            "score": prepared.title_scan.score,
+            "reasons": list(prepared.title_scan.reasons),
+            "version": scanner_version,
+        }
+    meta = json.dumps(meta_fields).encode()
     conn.execute(
         "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
         " sealed_meta, n_chunks, source_mac, content_mac) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",

@@ -30,6 +30,20 @@ MAX_K = 50
 
 
 @dataclass(frozen=True, slots=True)
+class _Opened:
+    """A decrypted chunk: its row, its text (as sealed, and as shown) and its sealed verdict."""
+
+    row: ChunkRow
+    text: str
+    shown: str
+    sealed_scan: dict[str, Any] | None
+
+
+def _stale(sealed_scan: dict[str, Any] | None, version: int) -> bool:
+    return not sealed_scan or int(sealed_scan["version"]) < version
+
+
+@dataclass(frozen=True, slots=True)
 class RetrievalResult:
     """What one retrieval returns (the interface.md body, plus how it was planned)."""
 
@@ -131,14 +145,13 @@ class Retriever:
             stored = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []
         hits: list[ChunkHit] = []
         withheld = 0
-        for row in found.rows:
-            opened = self._open(tenant, grants.read, row, keys, unmask=grants.pii)
-            if opened is None:
-                continue
-            text, scan = opened
+        maybe = (self._open(tenant, grants.read, row, keys, unmask=grants.pii) for row in found.rows)
+        opened = [o for o in maybe if o is not None]
+        for o, scan in zip(opened, self._verdicts(tenant, opened), strict=True):
             if scan.action == Action.WITHHOLD:
                 withheld += 1
                 continue
+            row = o.row
             hits.append(
                 ChunkHit(
                     chunk_id=str(row.id),
@@ -148,14 +161,14 @@ class Retriever:
                     classification=Level(row.classification).label,
                     ordinal=row.ordinal,
                     score=round(1.0 - row.distance, 6),
-                    text=text,
+                    text=o.shown,
                     injection=scan,
                 )
             )
         # Memory can carry what a tool or a pasted document said: scanned like chunks.
         memory: list[MemoryEntry] = []
-        for entry in stored:
-            verdict = self._scanner.scan(entry.content, tenant=tenant.name)
+        verdicts = self._scanner.scan_many([e.content for e in stored], tenant=tenant.name)
+        for entry, verdict in zip(stored, verdicts, strict=True):
             if verdict.action == Action.WITHHOLD:
                 # `withheld` counts chunks (interface.md); memory drops are logged, not counted.
                 _log.info("memory entry withheld: possible prompt injection")
@@ -190,14 +203,22 @@ class Retriever:
                 meta = Aead(key).open(
                     bytes(sealed_meta), aad=document_aad(tenant_id=tenant_id, document_id=doc_id)
                 )
-                titles[doc_id] = self._safe_title(str(json.loads(meta)["title"]))
+                titles[doc_id] = self._safe_title(json.loads(meta))
             except DecryptionError:
                 _log.warning("document metadata failed authentication", extra={"document_id": str(doc_id)})
         return titles, by_doc
 
-    def _safe_title(self, title: str) -> str:
-        # Titles are shown outside the data fences, so they are scanned too.
-        if self._scanner.scan(title).action != Action.ALLOW:
+    def _safe_title(self, meta: dict[str, Any]) -> str:
+        # Titles are shown outside the data fences, so they are scanned too: at ingestion,
+        # with the verdict sealed in the metadata, and again here only when that verdict is
+        # missing or older than the running scanner.
+        title = str(meta["title"])
+        sealed = meta.get("title_scan")
+        if sealed and int(sealed["version"]) >= self._scanner.version:
+            action = self._scanner.action_for(float(sealed["score"]))
+        else:
+            action = self._scanner.scan(title).action
+        if action != Action.ALLOW:
             return "[title withheld: possible prompt injection]"
         return title
 
@@ -209,7 +230,7 @@ class Retriever:
         keys: dict[Any, DataKey],
         *,
         unmask: bool,
-    ) -> tuple[str, ScanResult] | None:
+    ) -> _Opened | None:
         attrs = DocumentAttrs(tenant.name, row.collection, Level(row.classification), tuple(row.acl))
         # Tripwire: the database already filtered; a row that fails here means a bug.
         if not read.allows(attrs):
@@ -241,25 +262,30 @@ class Retriever:
             _log.warning("chunk failed authentication", extra={"chunk_id": str(row.id)})
             return None
         text = str(payload["text"])
-        sealed_scan = payload.get("scan")
         # Only the verdict sealed with the text is trusted (the row's columns could be
-        # edited by whoever can write to the database); rescan when it is older than
-        # the running scanner.
-        level = Level(row.classification).label
-        if not sealed_scan or int(sealed_scan["version"]) < self._scanner.version:
-            scan = self._scanner.scan(text, tenant=tenant.name, classification=level)
-            stored = [r for r in (sealed_scan or {}).get("reasons", ()) if str(r).startswith("hidden:")]
-            if stored and float(sealed_scan["score"]) > scan.score:
-                # The document's hidden text raised this verdict at ingestion and is not in
-                # the chunk: a rescan must not lower it.
-                score = float(sealed_scan["score"])
-                reasons = tuple(dict.fromkeys((*scan.reasons, *map(str, stored))))
-                scan = ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons)
-        else:
-            score = float(sealed_scan["score"])
-            scan = ScanResult(
-                score, self._scanner.action_for(score, tenant.name, level), tuple(sealed_scan["reasons"])
-            )
-        if not unmask and payload.get("pii"):
-            text = mask_pii(text, payload["pii"])
-        return text, scan
+        # edited by whoever can write to the database).
+        sealed_scan = payload.get("scan")
+        shown = mask_pii(text, payload["pii"]) if not unmask and payload.get("pii") else text
+        return _Opened(row, text, shown, sealed_scan)
+
+    def _verdicts(self, tenant: TenantRef, opened: list[_Opened]) -> list[ScanResult]:
+        """Each chunk's verdict: the sealed one, or a rescan (one batch) when it is older
+        than the running scanner."""
+        levels = [Level(o.row.classification).label for o in opened]
+        stale = [i for i, o in enumerate(opened) if _stale(o.sealed_scan, self._scanner.version)]
+        fresh = dict(zip(stale, self._scanner.scan_many([opened[i].text for i in stale]), strict=True))
+        out: list[ScanResult] = []
+        for i, (o, level) in enumerate(zip(opened, levels, strict=True)):
+            sealed = o.sealed_scan or {}
+            if i in fresh:
+                score, reasons = fresh[i].score, fresh[i].reasons
+                hidden = [str(r) for r in sealed.get("reasons", ()) if str(r).startswith("hidden:")]
+                if hidden and float(sealed["score"]) > score:
+                    # The document's hidden text raised this verdict at ingestion and is not in
+                    # the chunk: a rescan must not lower it.
+                    score = float(sealed["score"])
+                    reasons = tuple(dict.fromkeys((*reasons, *hidden)))
+            else:
+                score, reasons = float(sealed["score"]), tuple(map(str, sealed["reasons"]))
+            out.append(ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons))
+        return out

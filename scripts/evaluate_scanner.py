@@ -61,12 +61,19 @@ def main() -> None:
     rows = [r for r in rows if r["split"] == args.split]
     full = evaluate(rows, InjectionScanner())
     rules = evaluate(rows, RuleScanner())
+    # Ordinary documentation (man pages, docstrings, ...) from sources never trained on.
+    corpus = [json.loads(line) for line in DATA.with_name("benign_corpus.jsonl").read_text().splitlines()]
+    docs = evaluate(
+        [{**r, "label": 0, "category": "docs"} for r in corpus if r["split"] == args.split],
+        InjectionScanner(),
+    )
     result = {
         "command": f"python scripts/evaluate_scanner.py --split {args.split}",
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "split": args.split,
         "scanner": full,
         "rules_only": {k: rules[k] for k in ("tpr", "fpr")},
+        "documentation": {"paragraphs": docs["benign"], "fpr": docs["fpr"]},
         "target": "TPR >= 0.90 (flag or withhold), FPR <= 0.03",
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +86,9 @@ def main() -> None:
         "| --- | ---: | ---: |",
         f"| scanner (all layers) | {full['tpr']:.3f} | {full['fpr']:.3f} |",
         f"| rules and obfuscation signals only | {rules['tpr']:.3f} | {rules['fpr']:.3f} |",
+        "",
+        f"Ordinary documentation ({docs['benign']} {args.split} paragraphs of benign_corpus.jsonl: "
+        f"man pages, docstrings, package docs): false-positive rate {docs['fpr']:.3f}.",
         "",
         "Confusion by category (actions taken):\n",
         "| category | rows | allow | flag | withhold |",

@@ -4,11 +4,13 @@
 
 Windows are cut the way the scanner cuts them. Negatives: every window of
 every benign row (including the hosts that positives are built on).
+Also negatives: the train part of `benign_corpus.jsonl`, real documentation
+paragraphs (see `tests/data/injection/sample_corpus.py`).
 Positives: the windows of what was inserted into the host (the row minus its
 host text); when the attack was encoded or hidden, the decoded or revealed
 views instead of its surface, so that base64 or hex as such is never learned
-as an attack. C is chosen on the dev split by the scanner's own chunk-level
-verdicts; the held-out split is never read here.
+as an attack. C and the flag threshold are chosen on the dev split by the scanner's own
+chunk-level verdicts; the held-out split is never read here.
 
 Writes securerag/scanning/model.npz with the SHA-256 of the data file.
 """
@@ -29,7 +31,8 @@ from securerag.scanning import normalise
 from securerag.scanning.classifier import WindowClassifier, featurize, windows
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+FLAG_THRESHOLDS = (0.5, 0.55, 0.6)
 
 
 def readings(text: str) -> list[str]:
@@ -107,16 +110,21 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load(args.data)
-    digest = hashlib.sha256(args.data.read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        args.data.read_bytes() + args.data.with_name("benign_corpus.jsonl").read_bytes()
+    ).hexdigest()
     hosts = load_hosts(args.data.with_name("hosts.txt"))
     train = [r for r in rows if r["split"] == "train"]
     dev = [r for r in rows if r["split"] == "dev"]
-    texts, labels = training_windows(train, hosts)
+    corpus = [r for r in load(args.data.with_name("benign_corpus.jsonl")) if r["split"] == "train"]
+    texts, labels = training_windows(train + [{**r, "label": 0} for r in corpus], hosts)
     print(f"train: {len(train)} rows -> {len(texts)} windows ({sum(labels)} positive); dev: {len(dev)} rows")
     features = featurize(texts)
     y = np.asarray(labels)
 
-    best: tuple[float, float, WindowClassifier] | None = None
+    # C and the flag threshold are chosen together on dev: the most true positives with
+    # the false-positive budget (0.03) as a hard limit.
+    best: tuple[float, float, float, WindowClassifier] | None = None
     for c in (0.5, 1.0, 2.0, 4.0, 8.0):
         fit = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, solver="liblinear").fit(
             features, y
@@ -127,16 +135,17 @@ def main() -> None:
             version=MODEL_VERSION,
             trained_on=f"sha256:{digest}",
         )
-        m = chunk_metrics(model, dev, 0.5)
-        # Youden's J on dev, with the false-positive budget as a hard limit.
-        objective = m["tpr"] - m["fpr"] if m["fpr"] <= 0.03 else -1 + m["tpr"] - m["fpr"]
-        print(f"C={c}: dev TPR {m['tpr']:.3f} FPR {m['fpr']:.3f}")
-        if best is None or objective > best[0]:
-            best = (objective, c, model)
+        for flag in FLAG_THRESHOLDS:
+            m = chunk_metrics(model, dev, flag)
+            objective = m["tpr"] if m["fpr"] <= 0.03 else -1 + m["tpr"] - m["fpr"]
+            print(f"C={c} flag={flag}: dev TPR {m['tpr']:.3f} FPR {m['fpr']:.3f}")
+            if best is None or objective > best[0]:
+                best = (objective, c, flag, model)
     assert best is not None
-    _, c, model = best
+    _, c, flag, model = best
+    print(f"chose C={c}, flag threshold {flag} (securerag.scanning.Thresholds.flag should say so)")
     model.save(args.out)
-    print(f"chose C={c}; wrote {args.out} (trained on sha256:{digest[:16]}…)")
+    print(f"wrote {args.out} (trained on sha256:{digest[:16]}…)")
 
 
 if __name__ == "__main__":

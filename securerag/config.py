@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     embedded_database: str = "securerag"
     """Database name used inside the embedded server."""
 
-    flag_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    flag_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
     """Injection score at or above which a chunk is returned fenced and flagged."""
 
     withhold_threshold: float = Field(default=0.8, ge=0.0, le=1.0)

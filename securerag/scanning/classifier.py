@@ -63,6 +63,7 @@ def windows(text: str, *, max_words: int = WINDOW_WORDS) -> list[str]:
     return out
 
 
+@cache
 def _vectorizers() -> tuple[Any, Any]:
     from sklearn.feature_extraction.text import HashingVectorizer
 
@@ -105,6 +106,20 @@ class WindowClassifier:
         probs = self.probabilities(cut)
         best = int(np.argmax(probs))
         return float(probs[best]), cut[best]
+
+    def score_many(self, readings: list[list[str]]) -> list[float]:
+        """`score` for each group of texts, in one pass over all their windows."""
+        cut: list[str] = []
+        owner: list[int] = []
+        for i, texts in enumerate(readings):
+            for text in texts:
+                pieces = windows(text)
+                cut += pieces
+                owner += [i] * len(pieces)
+        best = np.zeros(len(readings))
+        if cut:
+            np.maximum.at(best, np.asarray(owner), self.probabilities(cut))
+        return [float(p) for p in best]
 
     def save(self, path: Any) -> None:
         np.savez_compressed(

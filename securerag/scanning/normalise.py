@@ -7,7 +7,8 @@
 - `views`: the same text with homoglyphs folded to Latin, leetspeak and
   spaced letters folded, plus every hidden or encoded part found inside it
   (HTML comments and hidden elements, markdown comments, Unicode tag text,
-  base64 / hex / URL-encoded runs, a rot13 reading), each tagged with how it
+  base64 / hex / URL-encoded runs, a rot13 reading when that reads more like
+  English than the text), each tagged with how it
   was found so that a verdict can say why.
 - `squashed`: letters only, lower case, for the few phrases worth catching
   whatever was put between their letters.
@@ -287,6 +288,22 @@ def _basic(text: str, out: Normalised) -> str:
 _NON_LETTERS = re.compile(r"[^a-z]+")
 
 
+_COMMON_ENGLISH = frozenset(
+    {
+        *("the", "and", "to", "of", "you", "your", "is", "are", "be", "this", "that", "it", "in"),
+        *("for", "on", "with", "all", "any", "not", "now", "from", "ignore", "instructions"),
+        *("system", "prompt", "previous", "tell", "send", "user"),
+    }
+)
+_ASCII_WORD = re.compile(r"[a-z]+")
+
+
+def _english_words(text: str) -> int:
+    """How many common English words `text` has: a rot13 reading is worth reading only
+    when it has more of them than the text itself."""
+    return sum(w in _COMMON_ENGLISH for w in _ASCII_WORD.findall(text.lower()))
+
+
 def squash(text: str) -> str:
     """Letters only, lower case: `I.g-n o_r e` -> `ignore`."""
     return _NON_LETTERS.sub("", text.lower())
@@ -307,6 +324,8 @@ def normalise(text: str) -> Normalised:
     out.add_view("folded", folded)
 
     _decode_runs(out.text, out, depth=1)
-    out.add_view("rot13", codecs.decode(out.text, "rot13"))
+    rot13 = codecs.decode(out.text, "rot13")
+    if _english_words(rot13) > max(_english_words(out.text), 1):
+        out.add_view("rot13", rot13)
     out.squashed = squash(folded)
     return out

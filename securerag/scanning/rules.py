@@ -162,12 +162,45 @@ RULES: tuple[Rule, ...] = (
             r"!\[[^\]]*\]\(\s*https?://[^)\s]*(?:\{|%7B|\[|<|\$)[^)\s]*\)"
             r"|<img\b[^>]*\bsrc\s*=\s*[\"']?https?://[^\"'\s>]*[?&][^\"'\s>]*=(?:\{|%7B|\[|<|\$)"
             rf"|\b(?:send|post|forward|upload|email|e-mail|exfiltrate|transmit|leak|submit|copy|paste"
-            rf"|include|append|encode)\b.{{0,60}}\b{_DATA}\b.{{0,60}}\b(?:to|at|into|in)\b\s*"
-            rf"(?:the (?:url|endpoint|address|server|link)\s*)?(?:<|\(|\[)?(?:https?://|www\.|[\w.+-]+@[\w-]+\.)"
+            rf"|include|append|encode|put|add|attach|insert|embed|place|text|sms|message|share)\b.{{0,60}}"
+            rf"\b{_DATA}\b.{{0,60}}\b(?:to|at|into|in|on|via)\b\s*"
+            rf"(?:the (?:url|endpoint|address|server|link|webhook|number|phone)\s*)?(?:<|\(|\[)?"
+            rf"(?:https?://|www\.|[\w.+-]+@[\w-]+\.|\+\d[\d ().-]{{6,}}\d)"
             r"|\b(?:replace|substitute|fill in)\b.{0,40}\b(?:placeholder|\{[a-z_]+\}|\[[A-Z_]+\])\b.{0,60}"
             r"\b(?:conversation|user|data|history|summary|password|email)"
             r"|\b(?:sende|schicke|envoie|envoyez|envía|envia|invia|stuur)\b.{0,60}(?:https?://|[\w.+-]+@[\w-]+\.)"
             r"|(?:发送|发给|送信|отправь).{0,40}(?:https?://|[\w.+-]+@[\w-]+\.)"
+        ),
+    ),
+    Rule(
+        # An order to move secrets or the conversation somewhere the attacker can read.
+        "exfiltration",
+        0.6,
+        _rx(
+            r"(?:^|[.!?:;\n]\s*)(?:now,? |then,? |please,? |also,? )?(?:take|collect|gather|grab|copy|extract"
+            r"|find|get|read|send|put|forward|post|upload|include|append|encode|add|attach|insert|embed)\b"
+            r".{0,30}\b(?:api keys?|secrets?|passwords?|credentials|access tokens?|session tokens?|cookies"
+            r"|(?:previous|last|earlier|recent|other) (?:\w+ )?(?:messages|emails|conversations?)"
+            r"|(?:conversation|chat) history|the user['’]s (?:\w+ )?(?:data|details|emails?|address|messages"
+            r"|files|password|history|contacts))\b"
+            r".{0,80}\b(?:in|into|to|as|via|using|with)\b.{0,30}(?:https?://|\bas (?:an? )?image\b"
+            r"|\bthe (?:sms|email|e-mail|http|webhook|messaging|chat) tool\b|\+\d[\d ().-]{6,}\d)"
+        ),
+    ),
+    Rule(
+        # Account and money changes through a named tool, or a claim that the user agreed.
+        "tool_hijack",
+        0.45,
+        _rx(
+            r"\b(?:update|change|set|reset|delete|remove|add|transfer|disable|grant|forward)\b.{0,50}"
+            r"\b(?:account|e-?mail(?: address)?|password|phone(?: number)?|permissions?|payee|bank details"
+            r"|recovery|2fa|mfa|funds|payment|access)\b.{0,60}\b(?:with|using|via|through) the [\w-]+"
+            r" (?:tool|function|api|plugin|action|integration)\b"
+            r"|\bthe user (?:has )?already (?:authori[sz]ed|approved|confirmed|agreed|consented)"
+            r"|\b(?:el usuario|l['’]utilisateur|der (?:benutzer|nutzer)|l['’]utente|o usuário|de gebruiker)"
+            r" (?:ya |a déjà |hat (?:dies |das )?bereits |ha già |já |heeft al )?"
+            r"(?:lo ha |l['’]a )?(?:autorizado|autorisé|zugestimmt|genehmigt|autorizzato|aprovado|autorizou"
+            r"|goedgekeurd|toestemming gegeven)"
         ),
     ),
     Rule(

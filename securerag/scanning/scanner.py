@@ -19,15 +19,15 @@ returned, counted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from securerag.models import Action, ScanResult
 from securerag.scanning import classifier as _classifier
-from securerag.scanning.normalise import normalise
+from securerag.scanning.normalise import Normalised, normalise
 from securerag.scanning.rules import match_rules
 
-RULES_VERSION = 2
+RULES_VERSION = 3
 CLASSIFIER_REASON = "classifier"
 CLASSIFIER_CAP = 0.75
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
@@ -38,7 +38,7 @@ _OBFUSCATION_WEIGHTS = {"tag_characters": 0.5, "zero_width": 0.15}
 class Thresholds:
     """Scores at or above `flag` are flagged, at or above `withhold` withheld."""
 
-    flag: float = 0.5
+    flag: float = 0.55  # chosen on the dev split with the bundled model (scripts/train_scanner.py)
     withhold: float = 0.8
 
     def __post_init__(self) -> None:
@@ -101,7 +101,25 @@ class InjectionScanner:
 
     def scan(self, text: str, *, tenant: str | None = None, classification: str | None = None) -> ScanResult:
         """Score `text` and decide what to do with it under the thresholds that apply."""
-        norm = normalise(text)
+        return self.scan_many([text], tenant=tenant, classification=classification)[0]
+
+    def scan_many(
+        self, texts: Sequence[str], *, tenant: str | None = None, classification: str | None = None
+    ) -> list[ScanResult]:
+        """`scan` for each of `texts`, with one pass of the learned layer over all their windows."""
+        norms = [normalise(text) for text in texts]
+        probabilities: list[float] = [0.0] * len(norms)
+        if self._model is not None:
+            readings = [[n.text, *(v.text for v in n.views if v.origin != "rot13")] for n in norms]
+            probabilities = self._model.score_many(readings)
+        return [
+            self._verdict(norm, probability, tenant, classification)
+            for norm, probability in zip(norms, probabilities, strict=True)
+        ]
+
+    def _verdict(
+        self, norm: Normalised, probability: float, tenant: str | None, classification: str | None
+    ) -> ScanResult:
         reasons: list[str] = []
         remaining = 1.0
         hidden: set[str] = set()
@@ -111,8 +129,6 @@ class InjectionScanner:
             if origin in _HIDDEN_ORIGINS:
                 hidden.add(origin)
         if self._model is not None:
-            readings = [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
-            probability, _ = self._model.score(readings)
             # The learned layer alone may flag (the chunk is still returned, fenced and
             # marked) but not withhold: on held-out data it is noisier than the rules.
             remaining *= 1.0 - min(probability, CLASSIFIER_CAP)
@@ -138,5 +154,5 @@ class InjectionScanner:
 class RuleScanner(InjectionScanner):
     """The scanner without its learned layer (rules and obfuscation signals only)."""
 
-    def __init__(self, *, flag_threshold: float = 0.5, withhold_threshold: float = 0.8) -> None:
+    def __init__(self, *, flag_threshold: float = 0.55, withhold_threshold: float = 0.8) -> None:
         super().__init__(ScanThresholds(Thresholds(flag_threshold, withhold_threshold)), use_classifier=False)
