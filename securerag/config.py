@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     memory_default_ttl_seconds: int | None = Field(default=86_400, ge=1)
     """TTL applied to memory entries written without one; None keeps them until deleted."""
 
+    memory_sweep_seconds: float = Field(default=60.0, gt=0)
+    """How often the server hard-deletes expired session-memory entries."""
+
     @field_validator("scan_thresholds", mode="after")
     @classmethod
     def _valid_thresholds(

@@ -216,3 +216,19 @@ class MemoryStore:
             return False
         self._keyring.destroy(conn, tenant_id, [row[0]])
         return True
+
+
+def sweep_expired(conn: psycopg.Connection[Any], *, batch: int = 10_000) -> int:
+    """Hard-delete every expired entry of every tenant; how many were deleted.
+
+    Runs `securerag.sweep_memory()` (migration 0003), which deletes only entries
+    whose time to live has passed, in batches of `batch` rows, each committed.
+    """
+    total = 0
+    while True:
+        with conn.transaction():
+            row = conn.execute("SELECT securerag.sweep_memory(%s)", (batch,)).fetchone()
+        deleted = int(row[0]) if row else 0
+        total += deleted
+        if deleted < batch:
+            return total

@@ -127,3 +127,35 @@ def test_bad_session_ids_are_refused(
     tenant = make_tenant()
     with pytest.raises(InvalidInput):
         _append(runtime.memory, conn, tenant, "alice", sid, "x")
+
+
+def test_sweeper_hard_deletes_expired_entries_of_every_tenant(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    admin_conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+) -> None:
+    """A 1-second entry is gone from reads once it expires, and from the table after a sweep
+    (run through the query role, across tenants); live entries stay."""
+    import time
+
+    from securerag.memory import sweep_expired
+
+    a, b = make_tenant(), make_tenant()
+    _append(runtime.memory, conn, a, "alice", "s1", "short-lived", ttl=1)
+    _append(runtime.memory, conn, b, "bob", "s9", "short-lived too", ttl=1)
+    _append(runtime.memory, conn, a, "alice", "s1", "kept", ttl=3600)
+
+    def rows(tenant: Any) -> int:
+        found = admin_conn.execute(
+            "SELECT count(*) FROM securerag.memory_entries WHERE tenant_id = %s", (tenant.id,)
+        ).fetchone()
+        assert found is not None
+        return int(found[0])
+
+    time.sleep(1.2)
+    assert _read(runtime.memory, conn, a, "alice", "s1") == ["kept"]
+    assert (rows(a), rows(b)) == (2, 1)  # expired but still on disk until swept
+    assert sweep_expired(conn) >= 2
+    assert (rows(a), rows(b)) == (1, 0)
+    assert _read(runtime.memory, conn, a, "alice", "s1") == ["kept"]

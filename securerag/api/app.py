@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +17,28 @@ from securerag.api.deps import Services, ServicesDep
 from securerag.api.metrics import Metrics
 from securerag.api.routes import router
 from securerag.config import Settings
+from securerag.memory import sweep_expired
 from securerag.runtime import Runtime
+
+_log = logging.getLogger(__name__)
+
+
+async def _sweep_memory_forever(pool: Any, every_seconds: float) -> None:
+    """Hard-delete expired memory entries every `every_seconds` (each worker; the
+    deletes skip rows another worker holds, so workers never wait on each other)."""
+
+    def sweep() -> int:
+        with pool.connection() as conn:
+            return sweep_expired(conn)
+
+    while True:
+        try:
+            deleted = await asyncio.to_thread(sweep)
+            if deleted:
+                _log.info("memory sweep", extra={"deleted": deleted})
+        except Exception:
+            _log.exception("memory sweep failed")
+        await asyncio.sleep(every_seconds)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -31,9 +55,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         rt.embedder  # noqa: B018 - load the model before taking traffic
         pool = rt.db.pool()
         app.state.services = Services(runtime=rt, pool=pool, metrics=metrics)
+        sweeper = asyncio.create_task(_sweep_memory_forever(pool, settings.memory_sweep_seconds))
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             pool.close()
 
     app = FastAPI(

@@ -38,12 +38,14 @@ document_app = typer.Typer(help="Manage documents.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage encryption keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="Check the audit trail.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded database server.", no_args_is_help=True)
+memory_app = typer.Typer(help="Session memory.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(document_app, name="document")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(memory_app, name="memory")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -254,6 +256,20 @@ def query(
     else:
         out.print(retrieval_table(result))
         out.print(result.context, markup=False)
+
+
+@memory_app.command("sweep")
+def memory_sweep(json_out: JsonOpt = False) -> None:
+    """Hard-delete every expired session-memory entry (all tenants)."""
+    from securerag.memory import sweep_expired
+
+    rt = _runtime()
+    with rt.connect() as conn:
+        deleted = sweep_expired(conn)
+    if json_out:
+        _print_json({"deleted": deleted})
+    else:
+        out.print(f"deleted {deleted} expired memory entries")
 
 
 @app.command()

@@ -226,3 +226,10 @@ def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any) -> No
     finally:
         server.terminate()
         server.communicate(timeout=30)
+
+
+def test_memory_sweep_reports_what_it_deleted(cli_env: dict[str, str], db: Any) -> None:
+    """`securerag memory sweep --json` runs and says how many expired entries it deleted."""
+    result = run(cli_env, "memory", "sweep", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["deleted"] >= 0

@@ -305,6 +305,6 @@ def test_verdicts_are_read_sealed_and_rescanned_in_one_batch_when_stale(
     monkeypatch.setattr(type(scanner), "version", property(lambda self: 10**9))
     stale = runtime.retriever.retrieve(conn, tenant, "bob", "hotels taxis", k=5)
     chunk_batches = [b for b in batches if len(b) > 1]
-    assert len(chunk_batches) == 1 and len(chunk_batches[0]) == 2
+    assert [len(b) for b in chunk_batches] == [2]
     assert stale.withheld == 1
     assert [c.title for c in stale.chunks] == ["Travel"]
