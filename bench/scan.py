@@ -32,6 +32,7 @@ from rich.progress import Progress
 from securerag.scanning import InjectionScanner, RuleScanner, normalise
 from securerag.scanning import classifier as clf
 from securerag.scanning.rules import match_rules
+from securerag.scanning.scanner import classifier_readings
 
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parent / "tests" / "data" / "injection" / "dataset.jsonl"
@@ -59,8 +60,7 @@ def main() -> None:
     rules_only = RuleScanner()
 
     def classify(text: str) -> object:
-        norm = normalise(text)
-        return model.score([norm.text, *(v.text for v in norm.views if v.origin != "rot13")])
+        return model.score_many([classifier_readings(normalise(text))])
 
     layers: dict[str, Callable[[str], object]] = {
         "normalise": normalise,

@@ -213,11 +213,11 @@ class Retriever:
         # with the verdict sealed in the metadata, and again here only when that verdict is
         # missing or older than the running scanner.
         title = str(meta["title"])
-        sealed = meta.get("title_scan")
-        if sealed and int(sealed["version"]) >= self._scanner.version:
-            action = self._scanner.action_for(float(sealed["score"]))
-        else:
+        sealed: dict[str, Any] = meta.get("title_scan") or {}
+        if _stale(sealed, self._scanner.version):
             action = self._scanner.scan(title).action
+        else:
+            action = self._scanner.action_for(float(sealed["score"]))
         if action != Action.ALLOW:
             return "[title withheld: possible prompt injection]"
         return title
@@ -271,11 +271,10 @@ class Retriever:
     def _verdicts(self, tenant: TenantRef, opened: list[_Opened]) -> list[ScanResult]:
         """Each chunk's verdict: the sealed one, or a rescan (one batch) when it is older
         than the running scanner."""
-        levels = [Level(o.row.classification).label for o in opened]
         stale = [i for i, o in enumerate(opened) if _stale(o.sealed_scan, self._scanner.version)]
         fresh = dict(zip(stale, self._scanner.scan_many([opened[i].text for i in stale]), strict=True))
         out: list[ScanResult] = []
-        for i, (o, level) in enumerate(zip(opened, levels, strict=True)):
+        for i, o in enumerate(opened):
             sealed = o.sealed_scan or {}
             if i in fresh:
                 score, reasons = fresh[i].score, fresh[i].reasons
@@ -287,5 +286,6 @@ class Retriever:
                     reasons = tuple(dict.fromkeys((*reasons, *hidden)))
             else:
                 score, reasons = float(sealed["score"]), tuple(map(str, sealed["reasons"]))
+            level = Level(o.row.classification).label
             out.append(ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons))
         return out

@@ -59,13 +59,14 @@ def main() -> None:
     args = parser.parse_args()
     rows = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["split"] == args.split]
-    full = evaluate(rows, InjectionScanner())
+    scanner = InjectionScanner()
+    full = evaluate(rows, scanner)
     rules = evaluate(rows, RuleScanner())
     # Ordinary documentation (man pages, docstrings, ...) from sources never trained on.
     corpus = [json.loads(line) for line in DATA.with_name("benign_corpus.jsonl").read_text().splitlines()]
     docs = evaluate(
         [{**r, "label": 0, "category": "docs"} for r in corpus if r["split"] == args.split],
-        InjectionScanner(),
+        scanner,
     )
     result = {
         "command": f"python scripts/evaluate_scanner.py --split {args.split}",

@@ -29,6 +29,7 @@ from sklearn.linear_model import LogisticRegression
 
 from securerag.scanning import normalise
 from securerag.scanning.classifier import WindowClassifier, featurize, windows
+from securerag.scanning.scanner import classifier_readings
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_VERSION = 2
@@ -37,8 +38,7 @@ FLAG_THRESHOLDS = (0.5, 0.55, 0.6)
 
 def readings(text: str) -> list[str]:
     """What the scanner hands the classifier for `text`."""
-    norm = normalise(text)
-    return [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
+    return classifier_readings(normalise(text))
 
 
 def inserted(text: str, host: str) -> str:
@@ -110,13 +110,12 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = load(args.data)
-    digest = hashlib.sha256(
-        args.data.read_bytes() + args.data.with_name("benign_corpus.jsonl").read_bytes()
-    ).hexdigest()
+    corpus_path = args.data.with_name("benign_corpus.jsonl")
+    digest = hashlib.sha256(args.data.read_bytes() + corpus_path.read_bytes()).hexdigest()
     hosts = load_hosts(args.data.with_name("hosts.txt"))
     train = [r for r in rows if r["split"] == "train"]
     dev = [r for r in rows if r["split"] == "dev"]
-    corpus = [r for r in load(args.data.with_name("benign_corpus.jsonl")) if r["split"] == "train"]
+    corpus = [r for r in load(corpus_path) if r["split"] == "train"]
     texts, labels = training_windows(train + [{**r, "label": 0} for r in corpus], hosts)
     print(f"train: {len(train)} rows -> {len(texts)} windows ({sum(labels)} positive); dev: {len(dev)} rows")
     features = featurize(texts)

@@ -98,17 +98,9 @@ class WindowClassifier:
         logits = featurize(texts) @ self.coef + self.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
-    def score(self, texts: list[str]) -> tuple[float, str]:
-        """The highest window probability over all windows of `texts`, and that window."""
-        cut = [w for text in texts for w in windows(text)]
-        if not cut:
-            return 0.0, ""
-        probs = self.probabilities(cut)
-        best = int(np.argmax(probs))
-        return float(probs[best]), cut[best]
-
     def score_many(self, readings: list[list[str]]) -> list[float]:
-        """`score` for each group of texts, in one pass over all their windows."""
+        """For each group of texts (a chunk's readings), the highest probability over all
+        windows of all its texts; one pass of the model over every window of every group."""
         cut: list[str] = []
         owner: list[int] = []
         for i, texts in enumerate(readings):

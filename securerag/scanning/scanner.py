@@ -32,14 +32,22 @@ CLASSIFIER_REASON = "classifier"
 CLASSIFIER_CAP = 0.75
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
 _OBFUSCATION_WEIGHTS = {"tag_characters": 0.5, "zero_width": 0.15}
+# Chosen on the dev split with the bundled model (scripts/train_scanner.py).
+DEFAULT_FLAG = 0.55
+DEFAULT_WITHHOLD = 0.8
+
+
+def classifier_readings(norm: Normalised) -> list[str]:
+    """What the learned layer reads of a text: every view but rot13 (the rules read that)."""
+    return [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
 
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """Scores at or above `flag` are flagged, at or above `withhold` withheld."""
 
-    flag: float = 0.55  # chosen on the dev split with the bundled model (scripts/train_scanner.py)
-    withhold: float = 0.8
+    flag: float = DEFAULT_FLAG
+    withhold: float = DEFAULT_WITHHOLD
 
     def __post_init__(self) -> None:
         if not 0 <= self.flag <= self.withhold <= 1:
@@ -110,8 +118,7 @@ class InjectionScanner:
         norms = [normalise(text) for text in texts]
         probabilities: list[float] = [0.0] * len(norms)
         if self._model is not None:
-            readings = [[n.text, *(v.text for v in n.views if v.origin != "rot13")] for n in norms]
-            probabilities = self._model.score_many(readings)
+            probabilities = self._model.score_many([classifier_readings(n) for n in norms])
         return [
             self._verdict(norm, probability, tenant, classification)
             for norm, probability in zip(norms, probabilities, strict=True)
@@ -154,5 +161,7 @@ class InjectionScanner:
 class RuleScanner(InjectionScanner):
     """The scanner without its learned layer (rules and obfuscation signals only)."""
 
-    def __init__(self, *, flag_threshold: float = 0.55, withhold_threshold: float = 0.8) -> None:
+    def __init__(
+        self, *, flag_threshold: float = DEFAULT_FLAG, withhold_threshold: float = DEFAULT_WITHHOLD
+    ) -> None:
         super().__init__(ScanThresholds(Thresholds(flag_threshold, withhold_threshold)), use_classifier=False)
