@@ -19,7 +19,7 @@ from securerag.errors import DecryptionError, InvalidInput
 from securerag.memory import MemoryEntry, MemoryStore
 from securerag.models import Action, DocumentAttrs, Level, ScanResult, require_text
 from securerag.protocols import Embedder, Scanner
-from securerag.retrieval.context import ChunkHit, assemble_context
+from securerag.retrieval.context import AssembledContext, ChunkHit, TokenCounter, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
 from securerag.tenants import TenantRef
 
@@ -27,6 +27,9 @@ _log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 4_000
 MAX_K = 50
+MIN_CONTEXT_TOKENS = 128
+MAX_CONTEXT_TOKENS = 200_000
+DEFAULT_CONTEXT_TOKENS = 4_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,20 @@ class RetrievalResult:
     """What one retrieval returns (the interface.md body, plus how it was planned)."""
 
     chunks: list[ChunkHit]
+    """The chunks in the context, most relevant first; `chunks[n - 1]` is citation [n]."""
     context: str
+    """The assembled context block, within the token budget."""
     memory: list[MemoryEntry]
+    """The session's memory entries in the context, oldest first."""
     withheld: int
+    """Chunks withheld as likely prompt injection (not returned, not in the context)."""
     plan: Plan
+    context_tokens: int = 0
+    """Tokens the context takes under the retriever's token counter."""
+    omitted_chunks: int = 0
+    """Readable, allowed chunks left out because they did not fit the token budget."""
+    omitted_memory: int = 0
+    """Memory entries (the oldest) left out because they did not fit the token budget."""
 
     def as_dict(self) -> dict[str, Any]:
         """The `POST /v1/retrieve` body of interface.md."""
@@ -63,6 +76,7 @@ class RetrievalResult:
                     "collection": h.collection,
                     "title": h.title,
                     "classification": h.classification,
+                    "ordinal": h.ordinal,
                     "score": h.score,
                     "text": h.text,
                     "injection": {
@@ -84,7 +98,16 @@ class RetrievalResult:
                 for m in self.memory
             ],
             "withheld": self.withheld,
+            "context_tokens": self.context_tokens,
+            "omitted_chunks": self.omitted_chunks,
+            "omitted_memory": self.omitted_memory,
         }
+
+
+def _check_budget(tokens: int) -> int:
+    if not MIN_CONTEXT_TOKENS <= tokens <= MAX_CONTEXT_TOKENS:
+        raise InvalidInput(f"max_tokens must be between {MIN_CONTEXT_TOKENS} and {MAX_CONTEXT_TOKENS}")
+    return tokens
 
 
 def mask_pii(text: str, spans: Sequence[Sequence[Any]]) -> str:
@@ -111,7 +134,17 @@ class Retriever:
         authorizer: Authorizer,
         memory: MemoryStore,
         search: VectorSearch | None = None,
+        context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
+        """Args:
+        context_tokens: the default token budget of the assembled context.
+        count_tokens: how to count the tokens of the model that reads the context
+            (default: the embedding model's tokenizer).
+        """
+        _check_budget(context_tokens)
+        self._context_tokens = context_tokens
+        self._count_tokens = count_tokens or embedder.count_tokens
         self._embedder = embedder
         self._scanner = scanner
         self._keyring = keyring
@@ -128,8 +161,14 @@ class Retriever:
         *,
         k: int = 5,
         session_id: str | None = None,
+        max_tokens: int | None = None,
     ) -> RetrievalResult:
-        """The k nearest readable chunks for `query`, scanned, with the assembled context."""
+        """The k nearest readable chunks for `query`, scanned, with the assembled context.
+
+        The context never takes more than `max_tokens` (default: the retriever's budget);
+        the result holds only the chunks and memory entries that are in it.
+        """
+        budget = _check_budget(self._context_tokens if max_tokens is None else max_tokens)
         if not require_text(query, "the query").strip():
             raise InvalidInput("the query is empty")
         if len(query) > MAX_QUERY_CHARS:
@@ -142,7 +181,7 @@ class Retriever:
             grants = self._authorizer.apply(tx, tenant, user)
             found = self._search.search(tx, tenant.id, grants.read, vector, k)
             titles, keys = self._documents(tx, tenant.id, found.rows)
-            stored = self._memory.entries(tx, tenant.id, user, session_id) if session_id else []
+            stored = self._memory.entries(tx, tenant, user, session_id) if session_id else []
         hits: list[ChunkHit] = []
         withheld = 0
         maybe = (self._open(tenant, grants.read, row, keys, unmask=grants.pii) for row in found.rows)
@@ -174,12 +213,18 @@ class Retriever:
                 _log.info("memory entry withheld: possible prompt injection")
                 continue
             memory.append(replace(entry, injection=verdict) if verdict.action == Action.FLAG else entry)
+        assembled: AssembledContext = assemble_context(
+            hits, memory, max_tokens=budget, count_tokens=self._count_tokens
+        )
         return RetrievalResult(
-            chunks=hits,
-            context=assemble_context(hits, memory),
-            memory=memory,
+            chunks=assembled.chunks,
+            context=assembled.text,
+            memory=assembled.memory,
             withheld=withheld,
             plan=found.plan,
+            context_tokens=assembled.tokens or 0,
+            omitted_chunks=assembled.omitted_chunks,
+            omitted_memory=assembled.omitted_memory,
         )
 
     def _documents(

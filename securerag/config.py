@@ -55,8 +55,19 @@ class Settings(BaseSettings):
     `{"acme": {"restricted": [0.3, 0.6], "*": [0.4, 0.8]}}`. The most specific entry wins;
     the flag and withhold thresholds above apply where none matches."""
 
-    memory_default_ttl_seconds: int | None = Field(default=86_400, ge=1)
+    memory_default_ttl_seconds: int | None = Field(default=86_400, ge=1, le=366 * 86_400)
     """TTL applied to memory entries written without one; None keeps them until deleted."""
+
+    memory_ttl_by_tenant: dict[str, int] = Field(default_factory=dict)
+    """Per tenant name, the TTL of its entries written without one, as JSON: `{"acme": 3600}`.
+    Tenants not named use `memory_default_ttl_seconds`."""
+
+    context_max_tokens: int = Field(default=4_000, ge=128, le=200_000)
+    """Token budget of an assembled context when a request names none."""
+
+    context_tokenizer: str | None = None
+    """A Hugging Face tokenizer name or folder (loaded offline) counting the context budget in the
+    tokens of the model that reads it; unset means the embedding model's tokenizer."""
 
     memory_sweep_seconds: float = Field(default=60.0, gt=0)
     """How often the server hard-deletes expired session-memory entries."""
@@ -70,6 +81,14 @@ class Settings(BaseSettings):
             for level, (flag, withhold) in by_class.items():
                 if not 0 <= flag <= withhold <= 1:
                     raise ValueError(f"scan threshold {tenant}/{level}: need 0 <= flag <= withhold <= 1")
+        return value
+
+    @field_validator("memory_ttl_by_tenant", mode="after")
+    @classmethod
+    def _valid_ttls(cls, value: dict[str, int]) -> dict[str, int]:
+        for tenant, ttl in value.items():
+            if not 1 <= ttl <= 366 * 86_400:
+                raise ValueError(f"memory TTL of {tenant}: need 1 to {366 * 86_400} seconds")
         return value
 
     @field_validator("home", mode="after")

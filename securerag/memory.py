@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from securerag.crypto.binding import memory_aad
 from securerag.crypto.keyring import Keyring
 from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
 from securerag.models import ScanResult, require_text
+from securerag.tenants import TenantRef
 
 Role = Literal["user", "assistant"]
 Clock = Callable[[], datetime]
@@ -73,18 +74,31 @@ class MemoryStore:
         keyring: Keyring,
         *,
         default_ttl_seconds: int | None = 86_400,
+        ttl_by_tenant: Mapping[str, int] | None = None,
         limits: MemoryLimits | None = None,
         clock: Clock = _utcnow,
     ) -> None:
+        """Args:
+        default_ttl_seconds: the TTL of entries written without one (None: until deleted).
+        ttl_by_tenant: per tenant name, a default TTL that replaces `default_ttl_seconds`.
+        """
+        for ttl in (default_ttl_seconds, *(ttl_by_tenant or {}).values()):
+            if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
+                raise ValueError(f"a default memory TTL must be between 1 and {MAX_TTL_SECONDS} seconds")
         self._keyring = keyring
         self._default_ttl = default_ttl_seconds
+        self._ttl_by_tenant = dict(ttl_by_tenant or {})
         self._limits = limits or MemoryLimits()
         self._clock = clock
+
+    def default_ttl(self, tenant: str) -> int | None:
+        """The TTL given to `tenant`'s entries written without one."""
+        return self._ttl_by_tenant.get(tenant, self._default_ttl)
 
     def append(
         self,
         conn: psycopg.Connection[Any],
-        tenant_id: int,
+        tenant: TenantRef,
         user: str,
         session_id: str,
         *,
@@ -92,14 +106,15 @@ class MemoryStore:
         content: str,
         ttl_seconds: int | None = None,
     ) -> MemoryEntry:
-        """Seal and store one entry; `ttl_seconds=None` uses the default TTL."""
+        """Seal and store one entry; `ttl_seconds=None` uses the tenant's default TTL."""
+        tenant_id = tenant.id
         validate_session_id(session_id)
         if role not in ("user", "assistant"):
             raise InvalidInput("role must be 'user' or 'assistant'")
         require_text(content, "the content")
         if len(content) > MAX_CONTENT_CHARS:
             raise InvalidInput(f"content longer than {MAX_CONTENT_CHARS} characters")
-        ttl = self._default_ttl if ttl_seconds is None else ttl_seconds
+        ttl = self.default_ttl(tenant.name) if ttl_seconds is None else ttl_seconds
         if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
             raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
         key = self._session_key(conn, tenant_id, user, session_id)
@@ -169,9 +184,10 @@ class MemoryStore:
         return key
 
     def entries(
-        self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str
+        self, conn: psycopg.Connection[Any], tenant: TenantRef, user: str, session_id: str
     ) -> list[MemoryEntry]:
         """The session's live entries, oldest first (empty for anyone but its owner)."""
+        tenant_id = tenant.id
         validate_session_id(session_id)
         rows = conn.execute(
             "SELECT e.id, e.role, e.sealed, e.created_at, e.expires_at"
@@ -203,9 +219,10 @@ class MemoryStore:
         return out
 
     def delete_session(
-        self, conn: psycopg.Connection[Any], tenant_id: int, user: str, session_id: str
+        self, conn: psycopg.Connection[Any], tenant: TenantRef, user: str, session_id: str
     ) -> bool:
         """Delete the session's entries and destroy its key; False if there was none."""
+        tenant_id = tenant.id
         validate_session_id(session_id)
         row = conn.execute(
             "DELETE FROM securerag.memory_sessions"

@@ -24,7 +24,7 @@ from securerag.db import Database, open_database
 from securerag.ingestion import Ingestor, SentenceTransformerEmbedder
 from securerag.memory import MemoryStore
 from securerag.protocols import Embedder, KeyProvider, Scanner
-from securerag.retrieval import Retriever, VectorSearch
+from securerag.retrieval import Retriever, TokenCounter, VectorSearch
 from securerag.scanning import InjectionScanner
 
 EMBEDDING_DIMENSION = 384
@@ -55,7 +55,11 @@ class Runtime:
         self.authorizer = Authorizer()
         self.scanner: Scanner = scanner or InjectionScanner(settings.scan_thresholds_config())
         self.search = search or VectorSearch()
-        self.memory = MemoryStore(self.keyring, default_ttl_seconds=settings.memory_default_ttl_seconds)
+        self.memory = MemoryStore(
+            self.keyring,
+            default_ttl_seconds=settings.memory_default_ttl_seconds,
+            ttl_by_tenant=settings.memory_ttl_by_tenant,
+        )
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
 
@@ -99,7 +103,16 @@ class Runtime:
             authorizer=self.authorizer,
             memory=self.memory,
             search=self.search,
+            context_tokens=self.settings.context_max_tokens,
+            count_tokens=self._context_counter(),
         )
+
+    def _context_counter(self) -> TokenCounter | None:
+        if self.settings.context_tokenizer is None:
+            return None  # the embedding model's tokenizer
+        from securerag.retrieval.tokens import load_token_counter
+
+        return load_token_counter(self.settings.context_tokenizer)
 
     def connect(self) -> psycopg.Connection[Any]:
         """A query-role connection."""

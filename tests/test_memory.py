@@ -7,7 +7,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
+from securerag.config import Settings
 from securerag.crypto.aead import Aead
 from securerag.crypto.binding import memory_aad
 from securerag.db import tenant_transaction
@@ -27,12 +29,12 @@ def _append(
     ttl: int | None = None,
 ) -> None:
     with tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
-        store.append(tx, tenant.id, user, sid, role="user", content=content, ttl_seconds=ttl)
+        store.append(tx, tenant, user, sid, role="user", content=content, ttl_seconds=ttl)
 
 
 def _read(store: MemoryStore, conn: psycopg.Connection[Any], tenant: Any, user: str, sid: str) -> list[str]:
     with tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
-        return [e.content for e in store.entries(tx, tenant.id, user, sid)]
+        return [e.content for e in store.entries(tx, tenant, user, sid)]
 
 
 def test_entries_round_trip_in_order(
@@ -80,6 +82,33 @@ def test_ttl_is_honoured(
     assert _read(store, conn, tenant, "alice", "s1") == ["forever"]
 
 
+def test_each_tenant_has_its_own_default_ttl(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """An entry written without a TTL gets its tenant's default, else the global one."""
+    clock = FakeClock()
+    short, other = make_tenant(), make_tenant()
+    store = MemoryStore(
+        runtime.keyring, default_ttl_seconds=3_600, ttl_by_tenant={short.name: 2}, clock=clock
+    )
+    _append(store, conn, short, "alice", "s1", "brief")
+    _append(store, conn, other, "alice", "s1", "hour")
+    clock.advance(2.5)
+    assert _read(store, conn, short, "alice", "s1") == []
+    assert _read(store, conn, other, "alice", "s1") == ["hour"]
+    with pytest.raises(ValueError, match="TTL"):
+        MemoryStore(runtime.keyring, ttl_by_tenant={"x": 0})
+
+
+def test_per_tenant_ttls_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`SECURERAG_MEMORY_TTL_BY_TENANT` is JSON; an out-of-range TTL is refused at startup."""
+    monkeypatch.setenv("SECURERAG_MEMORY_TTL_BY_TENANT", '{"acme": 600}')
+    assert Settings().memory_ttl_by_tenant == {"acme": 600}
+    monkeypatch.setenv("SECURERAG_MEMORY_TTL_BY_TENANT", '{"acme": 0}')
+    with pytest.raises(ValidationError, match="memory TTL of acme"):
+        Settings()
+
+
 def test_deleted_session_cannot_be_decrypted(
     runtime: Runtime,
     conn: psycopg.Connection[Any],
@@ -93,7 +122,7 @@ def test_deleted_session_cannot_be_decrypted(
         "SELECT id, sealed FROM securerag.memory_entries WHERE tenant_id = %s", (tenant.id,)
     ).fetchone()
     with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
-        assert runtime.memory.delete_session(tx, tenant.id, "alice", "gone")
+        assert runtime.memory.delete_session(tx, tenant, "alice", "gone")
     runtime.keyring.clear_cache()
     with tenant_transaction(conn, tenant.id, access="admin", user="alice") as tx:
         key_ids = [r[0] for r in tx.execute("SELECT id FROM securerag.data_keys").fetchall()]

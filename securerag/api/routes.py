@@ -55,7 +55,13 @@ def _entry(entry: MemoryEntry) -> MemoryEntryOut:
 def retrieve(body: RetrieveRequest, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Any:
     """The k nearest chunks the caller may read, scanned, with an assembled context."""
     result = services.runtime.retriever.retrieve(
-        conn, caller.tenant, caller.user, body.query, k=body.k, session_id=body.session_id
+        conn,
+        caller.tenant,
+        caller.user,
+        body.query,
+        k=body.k,
+        session_id=body.session_id,
+        max_tokens=body.max_tokens,
     )
     services.metrics.withheld.inc(result.withheld)
     return result.as_dict()
@@ -163,7 +169,7 @@ def add_memory(
     with tenant_transaction(conn, caller.tenant.id, access="read", user=caller.user) as tx:
         entry = services.runtime.memory.append(
             tx,
-            caller.tenant.id,
+            caller.tenant,
             caller.user,
             session_id,
             role=body.role,
@@ -177,7 +183,7 @@ def add_memory(
 def get_memory(session_id: str, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Any:
     """The caller's live entries of this session (empty for any other user)."""
     with tenant_transaction(conn, caller.tenant.id, access="read", user=caller.user) as tx:
-        entries = services.runtime.memory.entries(tx, caller.tenant.id, caller.user, session_id)
+        entries = services.runtime.memory.entries(tx, caller.tenant, caller.user, session_id)
     return MemoryEntries(entries=[_entry(e) for e in entries])
 
 
@@ -185,5 +191,5 @@ def get_memory(session_id: str, caller: CallerDep, conn: ConnDep, services: Serv
 def delete_session(session_id: str, caller: CallerDep, conn: ConnDep, services: ServicesDep) -> Response:
     """Delete the caller's session and destroy its key."""
     with tenant_transaction(conn, caller.tenant.id, access="read", user=caller.user) as tx:
-        services.runtime.memory.delete_session(tx, caller.tenant.id, caller.user, session_id)
+        services.runtime.memory.delete_session(tx, caller.tenant, caller.user, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

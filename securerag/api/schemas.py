@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from securerag.retrieval.retriever import MAX_K, MAX_QUERY_CHARS
+from securerag.retrieval.retriever import MAX_CONTEXT_TOKENS, MAX_K, MAX_QUERY_CHARS, MIN_CONTEXT_TOKENS
 
 LevelName = Literal["public", "internal", "confidential", "restricted"]
 SESSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
@@ -42,6 +42,8 @@ class RetrieveRequest(_Body):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     k: int = Field(default=5, ge=1, le=MAX_K)
     session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
+    max_tokens: int | None = Field(default=None, ge=MIN_CONTEXT_TOKENS, le=MAX_CONTEXT_TOKENS)
+    """Token budget of the assembled context; null means the server's default."""
 
 
 class Injection(BaseModel):
@@ -60,6 +62,8 @@ class ChunkOut(BaseModel):
     collection: str
     title: str
     classification: LevelName
+    ordinal: int
+    """The chunk's position in its document, from 0 (the citation shows `part ordinal + 1`)."""
     score: float
     text: str
     injection: Injection
@@ -81,6 +85,12 @@ class RetrieveResponse(BaseModel):
     context: str
     memory: list[MemoryEntryOut]
     withheld: int
+    context_tokens: int
+    """Tokens the context takes (the server's context tokenizer)."""
+    omitted_chunks: int
+    """Chunks left out because they did not fit the token budget."""
+    omitted_memory: int
+    """The oldest memory entries, left out because they did not fit the token budget."""
 
 
 class DocumentRequest(_Body):

@@ -241,6 +241,10 @@ def query(
     user: Annotated[str, typer.Option("--user", "-u", help="Ask as this user.")],
     k: Annotated[int, typer.Option("-k", min=1, max=50, help="How many chunks.")] = 5,
     session: Annotated[str | None, typer.Option(help="Include this session's memory.")] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(min=128, max=200_000, help="Token budget of the context (default: the configured one)."),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Retrieve what USER may read for TEXT (same as POST /v1/retrieve)."""
@@ -250,7 +254,9 @@ def query(
     validate_subject(user, role=False)
     rt = _runtime()
     with rt.connect() as conn:
-        result = rt.retriever.retrieve(conn, find_tenant(conn, tenant), user, text, k=k, session_id=session)
+        result = rt.retriever.retrieve(
+            conn, find_tenant(conn, tenant), user, text, k=k, session_id=session, max_tokens=max_tokens
+        )
     if json_out:
         _print_json(result.as_dict())
     else:

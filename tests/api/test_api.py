@@ -61,7 +61,9 @@ def test_retrieve_returns_the_interface_shape(client: TestClient, world: Any) ->
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"chunks", "context", "memory", "withheld"}
+    assert set(body) >= {"chunks", "context", "memory", "withheld"}
+    assert body["context_tokens"] > 0
+    assert body["omitted_chunks"] == body["omitted_memory"] == 0
     assert [c["collection"] for c in body["chunks"]] == ["handbook/travel"]
     assert body["chunks"][0]["injection"]["action"] == "allow"
 
@@ -101,8 +103,20 @@ def test_bad_credentials_get_401_problem(client: TestClient, header: str | None)
         {"query": "x", "extra": 1},
         {"query": "x" * 5000},
         {"query": "x", "session_id": "bad id"},
+        {"query": "x", "max_tokens": 10},
+        {"query": "x", "max_tokens": 10**9},
     ],
-    ids=["empty", "blank-query", "k-zero", "k-too-big", "unknown-field", "too-long", "bad-session"],
+    ids=[
+        "empty",
+        "blank-query",
+        "k-zero",
+        "k-too-big",
+        "unknown-field",
+        "too-long",
+        "bad-session",
+        "budget-too-small",
+        "budget-too-big",
+    ],
 )
 def test_bad_bodies_get_4xx_problem(client: TestClient, world: Any, body: dict[str, Any]) -> None:
     """Malformed requests are 4xx problem+json, never a 500."""

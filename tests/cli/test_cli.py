@@ -81,9 +81,16 @@ def test_bad_policy_file_is_one_line_with_its_line_number(
 
 
 @pytest.mark.slow
-def test_ingest_query_and_bad_files(cli_env: dict[str, str], tmp_path: Path, tenant: str, db: Any) -> None:
+def test_ingest_query_and_bad_files(cli_env: dict[str, str], tmp_path: Path, db: Any) -> None:
     """A folder with good and bad files: good ones ingested, bad ones reported, exit non-zero;
     then `query --json` returns the interface shape."""
+    tenant = f"cli-{uuid.uuid4().hex[:8]}"  # its own tenant and policy: no dependence on test order
+    policy = tmp_path / "policy.csv"
+    policy.write_text(
+        f"g, alice, role:staff, {tenant}\np, role:staff, {tenant}, collection:docs/*, read\n"
+        f"p, role:staff, {tenant}, clearance:confidential, read\n"
+    )
+    assert run(cli_env, "policy", "load", str(policy), "--tenant", tenant).returncode == 0
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "travel.md").write_text("# Travel\n\nHotels are reimbursed up to 200 USD per night.\n")
@@ -105,8 +112,9 @@ def test_ingest_query_and_bad_files(cli_env: dict[str, str], tmp_path: Path, ten
     )
     assert query.returncode == 0, query.stderr
     answer = json.loads(query.stdout)
-    assert set(answer) == {"chunks", "context", "memory", "withheld"}
+    assert set(answer) >= {"chunks", "context", "memory", "withheld"}
     assert answer["chunks"][0]["title"] == "Travel"
+    assert len(answer["chunks"]) == 2, answer
     assert "[EMAIL]" in answer["chunks"][1]["text"]
 
 
@@ -222,7 +230,7 @@ def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any) -> No
             timeout=30,
         )
         assert response.status_code == 200, response.text
-        assert set(response.json()) == {"chunks", "context", "memory", "withheld"}
+        assert set(response.json()) >= {"chunks", "context", "memory", "withheld"}
     finally:
         server.terminate()
         server.communicate(timeout=30)

@@ -85,7 +85,7 @@ def test_no_context_sees_nothing(
     ingest(tenant, "finance/q1", "Revenue grew.")
     with tenant_transaction(conn, tenant.id, access="admin", user="alice") as tx:
         runtime.api_keys.create(tx, tenant, "alice")
-        runtime.memory.append(tx, tenant.id, "alice", "s1", role="user", content="hello")
+        runtime.memory.append(tx, tenant, "alice", "s1", role="user", content="hello")
     total = admin_conn.execute(f"SELECT count(*) FROM securerag.{table}").fetchone()
     assert total is not None
     assert total[0] > 0

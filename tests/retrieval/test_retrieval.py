@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from securerag.errors import InvalidInput
 from securerag.models import Action, Level
 from securerag.runtime import Runtime
 
@@ -71,9 +72,9 @@ def test_response_has_the_interface_shape(
 ) -> None:
     """The result serialises to interface.md's retrieve body."""
     body = runtime.retriever.retrieve(conn, corpus, "alice", "revenue", k=2).as_dict()
-    assert set(body) == {"chunks", "context", "memory", "withheld"}
+    assert set(body) >= {"chunks", "context", "memory", "withheld"}
     chunk = body["chunks"][0]
-    assert set(chunk) == {
+    assert set(chunk) >= {
         "chunk_id",
         "document_id",
         "collection",
@@ -85,6 +86,36 @@ def test_response_has_the_interface_shape(
     }
     assert set(chunk["injection"]) == {"score", "action", "reasons"}
     assert chunk["text"] in body["context"]
+
+
+def test_context_stays_within_the_token_budget(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+    ingest: Callable[..., Any],
+) -> None:
+    """A small budget keeps the most relevant chunks that fit; what is returned is what the context holds."""
+    tenant = make_tenant(policy=POLICY)
+    for n in range(6):
+        ingest(
+            tenant,
+            "handbook/travel",
+            f"Travel policy {n}: " + "hotels and trains " * 30,
+            level=Level.INTERNAL,
+        )
+    full = runtime.retriever.retrieve(conn, tenant, "bob", "travel hotels", k=6, max_tokens=100_000)
+    assert len(full.chunks) == 6
+    assert full.omitted_chunks == 0
+    tight = runtime.retriever.retrieve(conn, tenant, "bob", "travel hotels", k=6, max_tokens=300)
+    count = runtime.embedder.count_tokens
+    assert tight.context_tokens == count(tight.context) <= 300
+    assert 0 < len(tight.chunks) < 6
+    assert len(tight.chunks) + tight.omitted_chunks == 6
+    assert [c.chunk_id for c in tight.chunks] == [c.chunk_id for c in full.chunks][: len(tight.chunks)]
+    for chunk in tight.chunks:
+        assert chunk.text in tight.context
+    with pytest.raises(InvalidInput, match="max_tokens"):
+        runtime.retriever.retrieve(conn, tenant, "bob", "travel", max_tokens=10)
 
 
 def test_raw_tables_hold_no_plaintext(
