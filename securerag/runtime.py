@@ -43,8 +43,14 @@ class Runtime:
         embedder: Embedder | None = None,
         scanner: Scanner | None = None,
         search: VectorSearch | None = None,
+        count_tokens: TokenCounter | None = None,
     ) -> None:
+        """Args:
+        count_tokens: counts the context budget (default: `settings.context_tokenizer`,
+            else the embedding model's tokenizer).
+        """
         self.settings = settings
+        self._count_tokens = count_tokens
         self.keys = keys or load_key_provider(settings)
         self.db = db or open_database(settings, self.keys)
         with self.db.connect() as conn:
@@ -108,6 +114,8 @@ class Runtime:
         )
 
     def _context_counter(self) -> TokenCounter | None:
+        if self._count_tokens is not None:
+            return self._count_tokens
         if self.settings.context_tokenizer is None:
             return None  # the embedding model's tokenizer
         from securerag.retrieval.tokens import load_token_counter
