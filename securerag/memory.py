@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, LiteralString
 
 import psycopg
 
@@ -235,17 +235,40 @@ class MemoryStore:
         return True
 
 
-def sweep_expired(conn: psycopg.Connection[Any], *, batch: int = 10_000) -> int:
-    """Hard-delete every expired entry of every tenant; how many were deleted.
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """What one sweep removed."""
 
-    Runs `securerag.sweep_memory()` (migration 0003), which deletes only entries
-    whose time to live has passed, in batches of `batch` rows, each committed.
+    entries: int
+    """Expired entries hard-deleted."""
+    sessions: int
+    """Idle sessions (no entries left) closed, their keys destroyed."""
+
+
+def sweep_expired(conn: psycopg.Connection[Any], *, batch: int = 10_000, idle_seconds: int = 3_600) -> Sweep:
+    """Hard-delete every expired entry of every tenant, then close sessions left with
+    no entries that were opened more than `idle_seconds` ago (their keys destroyed).
+
+    Runs `securerag.sweep_memory()` (migration 0003) and
+    `securerag.close_idle_memory_sessions()` (migration 0004) in batches of `batch`
+    rows, each committed. Neither can reach a live entry.
     """
+    return Sweep(
+        entries=_in_batches(conn, "SELECT securerag.sweep_memory(%s)", (batch,), batch),
+        sessions=_in_batches(
+            conn, "SELECT securerag.close_idle_memory_sessions(%s, %s)", (batch, idle_seconds), batch
+        ),
+    )
+
+
+def _in_batches(
+    conn: psycopg.Connection[Any], sql: LiteralString, params: tuple[int, ...], batch: int
+) -> int:
     total = 0
     while True:
         with conn.transaction():
-            row = conn.execute("SELECT securerag.sweep_memory(%s)", (batch,)).fetchone()
-        deleted = int(row[0]) if row else 0
-        total += deleted
-        if deleted < batch:
+            row = conn.execute(sql, params).fetchone()
+        done = int(row[0]) if row else 0
+        total += done
+        if done < batch:
             return total

@@ -185,6 +185,45 @@ def test_sweeper_hard_deletes_expired_entries_of_every_tenant(
     time.sleep(1.2)
     assert _read(runtime.memory, conn, a, "alice", "s1") == ["kept"]
     assert (rows(a), rows(b)) == (2, 1)  # expired but still on disk until swept
-    assert sweep_expired(conn) >= 2
+    assert sweep_expired(conn).entries >= 2
     assert (rows(a), rows(b)) == (1, 0)
     assert _read(runtime.memory, conn, a, "alice", "s1") == ["kept"]
+
+
+def test_sessions_left_empty_are_closed_and_their_keys_destroyed(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    admin_conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+) -> None:
+    """Once a session's last entry has expired and been swept, the sweep closes the session and
+    destroys its key; a session with a live entry keeps both; writing again opens a new key."""
+    import time
+
+    from securerag.memory import sweep_expired
+
+    tenant = make_tenant()
+    _append(runtime.memory, conn, tenant, "alice", "empty-soon", "brief", ttl=1)
+    _append(runtime.memory, conn, tenant, "alice", "live", "stays", ttl=3600)
+
+    def session_key(sid: str) -> Any:
+        row = admin_conn.execute(
+            "SELECT s.key_id, (SELECT count(*) FROM securerag.data_keys k"
+            "  WHERE k.tenant_id = s.tenant_id AND k.id = s.key_id)"
+            " FROM securerag.memory_sessions s WHERE s.tenant_id = %s AND s.session_id = %s",
+            (tenant.id, sid),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    old_key, present = session_key("empty-soon")
+    assert present == 1
+    time.sleep(1.2)
+    assert sweep_expired(conn, idle_seconds=0).sessions >= 1
+    assert session_key("empty-soon") is None
+    gone = admin_conn.execute("SELECT count(*) FROM securerag.data_keys WHERE id = %s", (old_key,)).fetchone()
+    assert gone == (0,)
+    assert session_key("live") is not None
+    assert _read(runtime.memory, conn, tenant, "alice", "live") == ["stays"]
+    _append(runtime.memory, conn, tenant, "alice", "empty-soon", "again")
+    assert session_key("empty-soon")[0] != old_key
+    assert _read(runtime.memory, conn, tenant, "alice", "empty-soon") == ["again"]

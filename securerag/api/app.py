@@ -17,25 +17,26 @@ from securerag.api.deps import Services, ServicesDep
 from securerag.api.metrics import Metrics
 from securerag.api.routes import router
 from securerag.config import Settings
-from securerag.memory import sweep_expired
+from securerag.memory import Sweep, sweep_expired
 from securerag.runtime import Runtime
 
 _log = logging.getLogger(__name__)
 
 
 async def _sweep_memory_forever(pool: Any, every_seconds: float) -> None:
-    """Hard-delete expired memory entries every `every_seconds` (each worker; the
-    deletes skip rows another worker holds, so workers never wait on each other)."""
+    """Hard-delete expired memory entries and close idle sessions every `every_seconds`
+    (each worker; the deletes skip rows another worker holds, so workers never wait on
+    each other)."""
 
-    def sweep() -> int:
+    def sweep() -> Sweep:
         with pool.connection() as conn:
             return sweep_expired(conn)
 
     while True:
         try:
-            deleted = await asyncio.to_thread(sweep)
-            if deleted:
-                _log.info("memory sweep", extra={"deleted": deleted})
+            done = await asyncio.to_thread(sweep)
+            if done.entries or done.sessions:
+                _log.info("memory sweep", extra={"deleted": done.entries, "sessions_closed": done.sessions})
         except Exception:
             _log.exception("memory sweep failed")
         await asyncio.sleep(every_seconds)

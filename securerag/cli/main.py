@@ -266,16 +266,17 @@ def query(
 
 @memory_app.command("sweep")
 def memory_sweep(json_out: JsonOpt = False) -> None:
-    """Hard-delete every expired session-memory entry (all tenants)."""
+    """Hard-delete every expired session-memory entry and close sessions left empty
+    for an hour, destroying their keys (all tenants)."""
     from securerag.memory import sweep_expired
 
     rt = _runtime()
     with rt.connect() as conn:
-        deleted = sweep_expired(conn)
+        done = sweep_expired(conn)
     if json_out:
-        _print_json({"deleted": deleted})
+        _print_json({"deleted": done.entries, "sessions_closed": done.sessions})
     else:
-        out.print(f"deleted {deleted} expired memory entries")
+        out.print(f"deleted {done.entries} expired memory entries; closed {done.sessions} idle sessions")
 
 
 @app.command()

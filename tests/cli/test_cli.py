@@ -240,4 +240,6 @@ def test_memory_sweep_reports_what_it_deleted(cli_env: dict[str, str], db: Any) 
     """`securerag memory sweep --json` runs and says how many expired entries it deleted."""
     result = run(cli_env, "memory", "sweep", "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["deleted"] >= 0
+    body = json.loads(result.stdout)
+    assert body["deleted"] >= 0
+    assert body["sessions_closed"] >= 0
