@@ -141,7 +141,8 @@ def assemble_context(
     With `max_tokens`, the block never takes more than that many tokens under
     `count_tokens`: chunks go in by relevance (a chunk that does not fit is
     left out and a smaller, less relevant one may still go in), then the
-    newest memory entries that fit, shown oldest first. The whole block is
+    newest memory entries, as far back as the budget reaches without a gap,
+    shown oldest first. The whole block is
     counted at the end, so the budget holds even for tokenizers whose counts
     do not add up across pieces.
     """
@@ -163,9 +164,10 @@ def assemble_context(
     heading = count_tokens(_MEMORY_HEADING)
     for entry in reversed(memory):
         cost = count_tokens(_memory_block(entry, tag)) + (0 if newest_first else heading)
-        if used + cost <= max_tokens:
-            newest_first.append(entry)
-            used += cost
+        if used + cost > max_tokens:
+            break  # an unbroken run of the newest turns: no question without its answer
+        newest_first.append(entry)
+        used += cost
     while True:
         kept = newest_first[::-1]
         text = _render(chunks, kept, tag)

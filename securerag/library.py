@@ -16,6 +16,7 @@ the same authorization, decryption, scanning and assembly as `POST
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -24,7 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from securerag.config import Settings
 from securerag.db import tenant_transaction
-from securerag.memory import MemoryEntry, Role
+from securerag.memory import MemoryEntry, Role, Sweep, sweep_expired
 from securerag.models import Principal
 from securerag.retrieval import RetrievalResult, TokenCounter
 from securerag.runtime import Runtime
@@ -115,17 +116,24 @@ class SecureRetriever:
         ttl_seconds: int | None = None,
     ) -> MemoryEntry:
         """Seal one turn into the principal's session (`ttl_seconds=None`: the tenant's default)."""
+        return self.remember_turns(principal, session_id, [(role, content)], ttl_seconds=ttl_seconds)[0]
+
+    def remember_turns(
+        self,
+        principal: Principal,
+        session_id: str,
+        turns: Sequence[tuple[Role, str]],
+        *,
+        ttl_seconds: int | None = None,
+    ) -> list[MemoryEntry]:
+        """Seal several (role, content) turns in one transaction: all are stored or none
+        (e.g. a question and its answer; `QuotaExceeded` when the session is full)."""
         with self._pool.connection() as conn:
             tenant = self._tenant(conn, principal)
             with tenant_transaction(conn, tenant.id, access="read", user=principal.user) as tx:
-                return self._runtime.memory.append(
-                    tx,
-                    tenant,
-                    principal.user,
-                    session_id,
-                    role=role,
-                    content=content,
-                    ttl_seconds=ttl_seconds,
+                memory = self._runtime.memory
+                return memory.append_many(
+                    tx, tenant, principal.user, session_id, turns, ttl_seconds=ttl_seconds
                 )
 
     def session(self, principal: Principal, session_id: str) -> list[MemoryEntry]:
@@ -141,6 +149,15 @@ class SecureRetriever:
             tenant = self._tenant(conn, principal)
             with tenant_transaction(conn, tenant.id, access="read", user=principal.user) as tx:
                 return self._runtime.memory.delete_session(tx, tenant, principal.user, session_id)
+
+    def sweep_memory(self) -> Sweep:
+        """Hard-delete expired memory entries and close empty sessions, in every tenant.
+
+        The HTTP server does this in the background; a backend that only embeds the
+        library should call it on a schedule (or run `securerag memory sweep` from cron).
+        """
+        with self._pool.connection() as conn:
+            return sweep_expired(conn)
 
     @staticmethod
     def _tenant(conn: psycopg.Connection[Any], principal: Principal) -> TenantRef:

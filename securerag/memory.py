@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, LiteralString
@@ -136,6 +136,22 @@ class MemoryStore:
         )
         return MemoryEntry(role=role, content=content, created_at=now, expires_at=expires)
 
+    def append_many(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant: TenantRef,
+        user: str,
+        session_id: str,
+        turns: Sequence[tuple[Role, str]],
+        *,
+        ttl_seconds: int | None = None,
+    ) -> list[MemoryEntry]:
+        """`append` for each (role, content) of `turns`, in the caller's transaction: all or none."""
+        return [
+            self.append(conn, tenant, user, session_id, role=role, content=content, ttl_seconds=ttl_seconds)
+            for role, content in turns
+        ]
+
     def _check_quota(
         self,
         conn: psycopg.Connection[Any],
@@ -245,18 +261,28 @@ class Sweep:
     """Idle sessions (no entries left) closed, their keys destroyed."""
 
 
-def sweep_expired(conn: psycopg.Connection[Any], *, batch: int = 10_000, idle_seconds: int = 3_600) -> Sweep:
-    """Hard-delete every expired entry of every tenant, then close sessions left with
-    no entries that were opened more than `idle_seconds` ago (their keys destroyed).
+def sweep_expired(
+    conn: psycopg.Connection[Any],
+    *,
+    batch: int = 10_000,
+    session_batch: int = 500,
+    idle_seconds: int = 3_600,
+) -> Sweep:
+    """Hard-delete every expired entry of every tenant, then close the sessions that hold
+    no entry and were opened more than `idle_seconds` ago (their keys destroyed).
 
-    Runs `securerag.sweep_memory()` (migration 0003) and
-    `securerag.close_idle_memory_sessions()` (migration 0004) in batches of `batch`
-    rows, each committed. Neither can reach a live entry.
+    Runs `securerag.sweep_memory()` (migration 0003) in transactions of `batch` rows and
+    `securerag.close_idle_memory_sessions()` (migration 0004) in transactions of
+    `session_batch` sessions: each closing holds an advisory lock until commit, and
+    PostgreSQL's shared lock table is small. Neither can reach a live entry.
     """
     return Sweep(
         entries=_in_batches(conn, "SELECT securerag.sweep_memory(%s)", (batch,), batch),
         sessions=_in_batches(
-            conn, "SELECT securerag.close_idle_memory_sessions(%s, %s)", (batch, idle_seconds), batch
+            conn,
+            "SELECT securerag.close_idle_memory_sessions(%s, %s)",
+            (session_batch, idle_seconds),
+            session_batch,
         ),
     )
 

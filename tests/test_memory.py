@@ -227,3 +227,73 @@ def test_sessions_left_empty_are_closed_and_their_keys_destroyed(
     _append(runtime.memory, conn, tenant, "alice", "empty-soon", "again")
     assert session_key("empty-soon")[0] != old_key
     assert _read(runtime.memory, conn, tenant, "alice", "empty-soon") == ["again"]
+
+
+def test_the_session_sweep_never_closes_a_session_an_append_is_using(
+    runtime: Runtime, db: Any, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """While an append holds a session's lock (same lock key in Python and SQL), the sweep skips
+    that session; once the append commits its entry, the session is no longer empty."""
+    import time
+
+    from securerag.memory import sweep_expired
+
+    tenant = make_tenant()
+    _append(runtime.memory, conn, tenant, "alice", "busy", "brief", ttl=1)
+    time.sleep(1.2)
+    assert sweep_expired(conn, idle_seconds=3_600).sessions == 0  # opened just now: not idle yet
+    with db.connect() as writer:
+        with tenant_transaction(writer, tenant.id, access="read", user="alice") as tx:
+            # What append does first: take the session's lock and read its key. No row lock is
+            # held yet, so only the advisory lock (same key in Python and SQL) protects the key.
+            runtime.memory._session_key(tx, tenant.id, "alice", "busy")
+            assert sweep_expired(conn, idle_seconds=0).sessions == 0
+            assert _session_count(conn, tenant, "busy") == 1
+        assert sweep_expired(conn, idle_seconds=0).sessions >= 1  # lock released: now it goes
+    assert _session_count(conn, tenant, "busy") == 0
+
+
+def _session_count(conn: psycopg.Connection[Any], tenant: Any, sid: str) -> int:
+    with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+        row = tx.execute(
+            "SELECT count(*) FROM securerag.memory_sessions WHERE user_name = 'alice' AND session_id = %s",
+            (sid,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_sessions_are_closed_in_bounded_batches(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """More idle sessions than one batch are all closed, a batch per transaction."""
+    import time
+
+    from securerag.memory import sweep_expired
+
+    tenant = make_tenant()
+    for n in range(5):
+        _append(runtime.memory, conn, tenant, "alice", f"old-{n}", "brief", ttl=1)
+    time.sleep(1.2)
+    assert sweep_expired(conn, session_batch=2, idle_seconds=0).sessions >= 5
+    with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+        left = tx.execute(
+            "SELECT count(*) FROM securerag.memory_sessions WHERE user_name = 'alice'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_several_turns_are_stored_all_or_none(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """A question and its answer that together pass the quota are both refused."""
+    store = MemoryStore(runtime.keyring, limits=MemoryLimits(max_entries=3))
+    tenant = make_tenant()
+    _append(store, conn, tenant, "alice", "s1", "first")
+    _append(store, conn, tenant, "alice", "s1", "second")
+    with (
+        pytest.raises(QuotaExceeded),
+        tenant_transaction(conn, tenant.id, access="read", user="alice") as tx,
+    ):
+        store.append_many(tx, tenant, "alice", "s1", [("user", "q"), ("assistant", "a")])
+    assert _read(store, conn, tenant, "alice", "s1") == ["first", "second"]

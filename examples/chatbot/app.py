@@ -128,8 +128,8 @@ def create_app(
         """Answer one message from what the caller may read and the session so far."""
         result = client.retrieve(caller, body.message, k=k, session_id=body.session_id)
         reply = answer(build_prompt(result, body.message), result)
-        client.remember(caller, body.session_id, body.message, role="user")
-        client.remember(caller, body.session_id, reply, role="assistant")
+        # The question and its answer are stored together or not at all.
+        client.remember_turns(caller, body.session_id, [("user", body.message), ("assistant", reply)])
         return ChatResponse(
             answer=reply,
             citations=[

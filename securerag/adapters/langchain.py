@@ -12,7 +12,8 @@ Each `Document` is one chunk the principal may read, with its citation and
 injection verdict in `metadata`. Chunk text is data: put it in the prompt
 fenced, or set `as_context=True` to get one `Document` holding securerag's
 assembled context (spotlighted fences, citations, session memory, token
-budget) instead.
+budget) instead. Build one retriever per request: it is bound to one
+principal (the `SecureRetriever` underneath is shared).
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@
     nodes = retriever.retrieve("hotel limit")
 
 Each `NodeWithScore` is one chunk the principal may read, scored by
-similarity, with its citation and injection verdict in the node's metadata
-(the verdict is kept out of what LlamaIndex shows the model).
+similarity, with its citation and injection verdict in the node's metadata.
+LlamaIndex shows the model the title, collection, level, part and the
+verdict's action (so a flagged chunk is visibly flagged); ids, scores and
+reasons are kept out of the prompt. Build one retriever per request: it is
+bound to one principal.
 """
 
 from __future__ import annotations

@@ -118,6 +118,7 @@ def test_the_token_budget_is_never_exceeded(chunks: list[str], memory: list[str]
     assert built.tokens == MINILM_TOKENS(built.text) <= budget
     assert len(built.chunks) + built.omitted_chunks == len(hits)
     assert len(built.memory) + built.omitted_memory == len(entries)
+    assert built.memory == entries[built.omitted_memory :]  # the newest turns, no gaps
     fences = built.text.count(f"<<<DATA {_tag(built.text)}>>>")
     assert fences == 1 + len(built.chunks) + len(built.memory)  # the header names the marker once
     assert built.text == assemble_context(built.chunks, built.memory, tag=_tag(built.text)).text
