@@ -234,6 +234,58 @@ def apikey_create(
     sys.stdout.write(key + "\n")
 
 
+@apikey_app.command("list")
+def apikey_list(tenant: TenantOpt, json_out: JsonOpt = False) -> None:
+    """List the tenant's API keys: id, user, created, expires, status (never secrets)."""
+    from securerag.apikeys import list_keys
+    from securerag.db import tenant_transaction
+    from securerag.tenants import find_tenant
+
+    rt = _runtime()
+    with rt.connect() as conn:
+        ref = find_tenant(conn, tenant)
+        with tenant_transaction(conn, ref.id, access="admin") as tx:
+            keys = list_keys(tx, ref)
+    rows = [
+        {
+            "key_id": k.key_id,
+            "user": k.user,
+            "created_at": k.created_at.isoformat(),
+            "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+            "status": k.status,
+        }
+        for k in keys
+    ]
+    if json_out:
+        _print_json(rows)
+        return
+    for row in rows:
+        out.print(
+            f"{row['key_id']}  {row['status']:8} {row['user']}  created {row['created_at']}", markup=False
+        )
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id (from `apikey list`) or the whole key.")],
+    tenant: TenantOpt,
+) -> None:
+    """Revoke an API key for good; it fails like an unknown key from the next request on."""
+    from securerag.apikeys import key_id_of, revoke_key
+    from securerag.db import tenant_transaction
+    from securerag.tenants import find_tenant
+
+    key_id = key_id_of(key)
+    rt = _runtime()
+    with rt.connect() as conn:
+        ref = find_tenant(conn, tenant)
+        with tenant_transaction(conn, ref.id, access="admin") as tx:
+            if not revoke_key(tx, ref, key_id):
+                raise NotFound(f"no active API key {key_id} in tenant {tenant!r}")
+            rt.audit.append(tx, ref.id, actor=_actor(), action="apikey.revoke", detail={"key_id": key_id})
+    out.print(f"revoked {key_id}")
+
+
 @app.command()
 def query(
     text: Annotated[str, typer.Argument(help="The question.")],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -10,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from securerag.api import create_app
+from securerag.apikeys import key_id_of, list_keys, revoke_key
 from securerag.db import tenant_transaction
 from securerag.runtime import Runtime
 
@@ -91,6 +93,30 @@ def test_bad_credentials_get_401_problem(client: TestClient, header: str | None)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["detail"] in ("invalid API key", "missing bearer API key")
+
+
+def test_revoked_and_expired_keys_fail_like_unknown_ones(
+    client: TestClient, runtime: Runtime, conn: psycopg.Connection[Any], world: Any
+) -> None:
+    """A key works until revoked; revoked, expired and unknown keys get the same 401 body."""
+    tenant, _ = world
+    with tenant_transaction(conn, tenant.id, access="admin") as tx:
+        key = runtime.api_keys.create(tx, tenant, "alice")
+        expired = runtime.api_keys.create(tx, tenant, "alice", expires_in=timedelta(seconds=-1))
+    ask = {"query": "hotel"}
+    assert client.post("/v1/retrieve", json=ask, headers=_auth(key)).status_code == 200
+    with tenant_transaction(conn, tenant.id, access="admin") as tx:
+        assert revoke_key(tx, tenant, key)
+        assert not revoke_key(tx, tenant, key)  # already revoked
+        assert {k.key_id: k.status for k in list_keys(tx, tenant)}[key_id_of(key)] == "revoked"
+        assert {k.key_id: k.status for k in list_keys(tx, tenant)}[key_id_of(expired)] == "expired"
+    unknown = "srk_" + "a" * 16 + "_" + "A" * 43
+    bodies = []
+    for bad in (key, expired, unknown):
+        response = client.post("/v1/retrieve", json=ask, headers=_auth(bad))
+        assert response.status_code == 401
+        bodies.append(response.json())
+    assert bodies[0] == bodies[1] == bodies[2]
 
 
 @pytest.mark.parametrize(

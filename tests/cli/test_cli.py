@@ -118,6 +118,29 @@ def test_ingest_query_and_bad_files(cli_env: dict[str, str], tmp_path: Path, db:
     assert "[EMAIL]" in answer["chunks"][1]["text"]
 
 
+def test_apikey_list_and_revoke(cli_env: dict[str, str], tenant: str, db: Any) -> None:
+    """`apikey list` shows ids and status, never secrets; `apikey revoke` ends a key (audited);
+    revoking it again, or a key of another tenant, is a one-line error."""
+    key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
+    key_id = key.split("_")[1]
+    listed = run(cli_env, "apikey", "list", "--tenant", tenant, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {"key_id": key_id, "user": "alice", "status": "active"}.items() <= next(
+        row for row in json.loads(listed.stdout) if row["key_id"] == key_id
+    ).items()
+    assert key.split("_")[2] not in listed.stdout
+    other = f"cli-{uuid.uuid4().hex[:8]}"
+    run(cli_env, "apikey", "create", "--tenant", other, "--user", "bob")
+    assert "no active API key" in one_line_error(run(cli_env, "apikey", "revoke", key_id, "--tenant", other))
+    assert run(cli_env, "apikey", "revoke", key, "--tenant", tenant).returncode == 0
+    listed = json.loads(run(cli_env, "apikey", "list", "--tenant", tenant, "--json").stdout)
+    assert next(row for row in listed if row["key_id"] == key_id)["status"] == "revoked"
+    assert "no active API key" in one_line_error(run(cli_env, "apikey", "revoke", key_id, "--tenant", tenant))
+    assert "expected an API key id" in one_line_error(
+        run(cli_env, "apikey", "revoke", "x", "--tenant", tenant)
+    )
+
+
 def test_apikey_create_prints_only_the_key(cli_env: dict[str, str], tenant: str, db: Any) -> None:
     """The key is printed alone on its line."""
     result = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice")
