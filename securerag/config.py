@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     """A Hugging Face tokenizer name or folder (loaded offline) counting the context budget in the
     tokens of the model that reads it; unset means the embedding model's tokenizer."""
 
+    statement_timeout_ms: int = Field(default=30_000, ge=100, le=3_600_000)
+    """Longest any single statement of the query role may run before PostgreSQL cancels it."""
+
+    max_body_bytes: int = Field(default=8_000_000, ge=1_024)
+    """Largest HTTP request body the service reads; larger ones get 413."""
+
     memory_sweep_seconds: float = Field(default=60.0, gt=0)
     """How often the server hard-deletes expired session-memory entries."""
 

@@ -13,6 +13,7 @@ from fastapi import FastAPI, Response
 
 from securerag.api import metrics as metrics_mod
 from securerag.api import problems
+from securerag.api.bodylimit import BodyLimit
 from securerag.api.deps import Services, ServicesDep
 from securerag.api.metrics import Metrics
 from securerag.api.routes import router
@@ -72,6 +73,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         lifespan=lifespan,
     )
     problems.install(app)
+    # Inside the metrics middleware (added after, so outside): refusals are counted too.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     metrics_mod.install(app, metrics)
     app.include_router(router)
 
@@ -96,3 +99,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         return metrics.render()
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app with settings from the environment: the factory each server worker imports."""
+    return create_app(Settings())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -68,6 +69,11 @@ def install(app: FastAPI) -> None:
         return problem(
             exc.status_code, str(exc.detail), None, request=request, headers=getattr(exc, "headers", None)
         )
+
+    @app.exception_handler(psycopg.errors.QueryCanceled)
+    async def _timeout(request: Request, exc: psycopg.errors.QueryCanceled) -> JSONResponse:
+        _log.warning("statement timeout", extra={"request_id": getattr(request.state, "request_id", None)})
+        return problem(503, "Service unavailable", "the database took too long; try again", request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -415,13 +415,20 @@ def audit_verify(json_out: JsonOpt = False) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
-    """Run the HTTP API."""
+    """Run the HTTP API (WORKERS processes sharing the database, limits and audit trail)."""
     import uvicorn
 
-    from securerag.api import create_app
-
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    _settings()  # fail here, once, on bad configuration
+    uvicorn.run(
+        "securerag.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 @app.command()

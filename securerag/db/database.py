@@ -63,7 +63,7 @@ class Database:
                 raise ConfigError("SECURERAG_DATABASE_URL is not a valid PostgreSQL URL") from None
             params.update(user=APP_ROLE, password=app_role_password(keys))
             app = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
-        return cls(admin_conninfo=admin, app_conninfo=app)
+        return cls(admin_conninfo=admin, app_conninfo=_with_timeout(app, settings.statement_timeout_ms))
 
     @property
     def admin_conninfo(self) -> str:
@@ -107,6 +107,16 @@ class Database:
             open=True,
             name="securerag",
         )
+
+
+def _with_timeout(conninfo: str, timeout_ms: int) -> str:
+    """`conninfo` with a server-side statement timeout on every session it opens."""
+    try:
+        params = conninfo_to_dict(conninfo)
+    except psycopg.ProgrammingError:
+        raise ConfigError("SECURERAG_APP_DATABASE_URL is not a valid PostgreSQL URL") from None
+    options = " ".join(filter(None, [params.get("options"), f"-c statement_timeout={int(timeout_ms)}"]))
+    return make_conninfo(conninfo, options=options)
 
 
 def _first_line(exc: BaseException) -> str:

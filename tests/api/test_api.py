@@ -267,3 +267,41 @@ def test_lone_surrogates_are_a_422_not_a_500(client: TestClient, world: Any) -> 
             path, content=body.encode(), headers={**_auth(keys["root"]), "Content-Type": "application/json"}
         )
         assert response.status_code == 422, (path, response.text)
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(client: TestClient, world: Any) -> None:
+    """A body over the bound gets a 413 problem, declared or sent chunked, and is counted."""
+    _, keys = world
+    limit = client.app.state.services.runtime.settings.max_body_bytes  # type: ignore[attr-defined]
+    big = b'{"query": "' + b"x" * limit + b'"}'
+    declared = client.post(
+        "/v1/retrieve", content=big, headers={**_auth(keys["alice"]), "content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(big), 65_536):
+            yield big[start : start + 65_536]
+
+    chunked = client.post(
+        "/v1/retrieve", content=chunks(), headers={**_auth(keys["alice"]), "content-type": "application/json"}
+    )
+    assert chunked.status_code == 413
+    small = client.post(
+        "/v1/retrieve",
+        content=b'{"query": "hotel"}',
+        headers={**_auth(keys["alice"]), "content-type": "application/json"},
+    )
+    assert small.status_code == 200
+    assert 'status="413"' in client.get("/metrics").text
+
+
+def test_every_query_runs_under_a_statement_timeout(runtime: Runtime, conn: psycopg.Connection[Any]) -> None:
+    """Query-role sessions carry the configured statement timeout; a slow statement is cancelled."""
+    row = conn.execute("SHOW statement_timeout").fetchone()
+    assert row is not None
+    assert row[0] == f"{runtime.settings.statement_timeout_ms // 1000}s"
+    conn.execute("SET statement_timeout = 50")
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        conn.execute("SELECT pg_sleep(1)")
