@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8_000_000, ge=1_024)
     """Largest HTTP request body the service reads; larger ones get 413."""
 
+    rate_limit: str | None = "120/minute"
+    """Requests each (tenant, user) may make to `/v1` per window, in `limits` syntax
+    (`"120/minute"`, `"10/second"`), shared by every worker; None turns limits off."""
+
     memory_sweep_seconds: float = Field(default=60.0, gt=0)
     """How often the server hard-deletes expired session-memory entries."""
 
@@ -87,6 +91,16 @@ class Settings(BaseSettings):
             for level, (flag, withhold) in by_class.items():
                 if not 0 <= flag <= withhold <= 1:
                     raise ValueError(f"scan threshold {tenant}/{level}: need 0 <= flag <= withhold <= 1")
+        return value
+
+    @field_validator("rate_limit", mode="after")
+    @classmethod
+    def _valid_rate_limit(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from limits import parse
+
+        parse(value)  # ValueError, reported by pydantic, for anything but e.g. "120/minute"
         return value
 
     @field_validator("memory_ttl_by_tenant", mode="after")

@@ -62,6 +62,14 @@ class QuotaExceeded(SecureRagError):
     """A size or count limit was reached."""
 
 
+class RateLimited(SecureRagError):
+    """Too many requests from one principal; retry after `retry_after` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
 class DecryptionError(SecureRagError):
     """A ciphertext could not be authenticated; the cause is deliberately not given."""
 

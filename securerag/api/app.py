@@ -16,6 +16,7 @@ from securerag.api import problems
 from securerag.api.bodylimit import BodyLimit
 from securerag.api.deps import Services, ServicesDep
 from securerag.api.metrics import Metrics
+from securerag.api.ratelimit import PostgresStorage, RateLimiter
 from securerag.api.routes import router
 from securerag.config import Settings
 from securerag.memory import Sweep, sweep_expired
@@ -24,12 +25,14 @@ from securerag.runtime import Runtime
 _log = logging.getLogger(__name__)
 
 
-async def _sweep_memory_forever(pool: Any, every_seconds: float) -> None:
-    """Hard-delete expired memory entries and close idle sessions every `every_seconds`
-    (each worker; the deletes skip rows another worker holds, so workers never wait on
-    each other)."""
+async def _sweep_forever(pool: Any, limiter: RateLimiter | None, every_seconds: float) -> None:
+    """Hard-delete expired memory entries, close idle sessions and drop past rate-limit
+    windows every `every_seconds` (each worker; the deletes skip rows another worker
+    holds, so workers never wait on each other)."""
 
     def sweep() -> Sweep:
+        if limiter is not None:
+            limiter.storage.prune()
         with pool.connection() as conn:
             return sweep_expired(conn)
 
@@ -56,8 +59,16 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         rt = runtime or Runtime(settings)  # refuses to start if RLS could be bypassed
         rt.embedder  # noqa: B018 - load the model before taking traffic
         pool = rt.db.pool()
-        app.state.services = Services(runtime=rt, pool=pool, metrics=metrics)
-        sweeper = asyncio.create_task(_sweep_memory_forever(pool, settings.memory_sweep_seconds))
+        # The limiter's own small pool: a request holding a connection never waits on
+        # the main pool for its rate-limit check.
+        limit_pool = rt.db.pool(min_size=1, max_size=2) if settings.rate_limit else None
+        limiter = (
+            RateLimiter(PostgresStorage(limit_pool), settings.rate_limit)
+            if limit_pool is not None and settings.rate_limit
+            else None
+        )
+        app.state.services = Services(runtime=rt, pool=pool, metrics=metrics, limiter=limiter)
+        sweeper = asyncio.create_task(_sweep_forever(pool, limiter, settings.memory_sweep_seconds))
         try:
             yield
         finally:
@@ -65,6 +76,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             pool.close()
+            if limit_pool is not None:
+                limit_pool.close()
 
     app = FastAPI(
         title="securerag",

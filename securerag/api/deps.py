@@ -11,6 +11,7 @@ from fastapi import Depends, Header, Request
 from psycopg_pool import ConnectionPool
 
 from securerag.api.metrics import Metrics
+from securerag.api.ratelimit import RateLimiter
 from securerag.errors import AuthenticationError
 from securerag.runtime import Runtime
 from securerag.tenants import TenantRef
@@ -23,6 +24,7 @@ class Services:
     runtime: Runtime
     pool: ConnectionPool[psycopg.Connection[Any]]
     metrics: Metrics
+    limiter: RateLimiter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,8 @@ def get_caller(
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("missing bearer API key")
     tenant, user = services.runtime.api_keys.authenticate(conn, token)
+    if services.limiter is not None:
+        services.limiter.hit(tenant.name, user)  # RateLimited: 429 with Retry-After
     return Caller(tenant=tenant, user=user)
 
 

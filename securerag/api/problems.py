@@ -19,6 +19,7 @@ from securerag.errors import (
     InvalidInput,
     NotFound,
     QuotaExceeded,
+    RateLimited,
     SecureRagError,
 )
 
@@ -47,6 +48,11 @@ def problem(
 
 def install(app: FastAPI) -> None:
     """Register the handlers."""
+
+    @app.exception_handler(RateLimited)
+    async def _limited(request: Request, exc: RateLimited) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return problem(429, "Too many requests", str(exc), request=request, headers=headers)
 
     @app.exception_handler(SecureRagError)
     async def _domain(request: Request, exc: SecureRagError) -> JSONResponse:

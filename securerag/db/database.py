@@ -115,7 +115,9 @@ def _with_timeout(conninfo: str, timeout_ms: int) -> str:
         params = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         raise ConfigError("SECURERAG_APP_DATABASE_URL is not a valid PostgreSQL URL") from None
-    options = " ".join(filter(None, [params.get("options"), f"-c statement_timeout={int(timeout_ms)}"]))
+    options = " ".join(
+        filter(None, [str(params.get("options") or ""), f"-c statement_timeout={int(timeout_ms)}"])
+    )
     return make_conninfo(conninfo, options=options)
 
 

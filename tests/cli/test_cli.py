@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,35 +219,41 @@ def test_uninitialised_home_says_run_init(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any) -> None:
-    """`securerag serve` runs the API: readiness, then an authenticated retrieve."""
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path, *args: str, ready_workers: int = 1) -> Iterator[str]:
+    """`securerag serve ARGS` on a free port until every worker has started; its base URL."""
     import socket
     import time
-
-    import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "securerag", "serve", "--port", str(port)],
-        env=cli_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "securerag", "serve", "--port", str(port), *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                assert httpx.get(f"{base}/readyz", timeout=2).json() == {"status": "ready"}
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "server did not become ready"
-                time.sleep(0.5)
+        deadline = time.monotonic() + 180
+        while log.read_text().count("Application startup complete") < ready_workers:
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
+def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any, tmp_path: Path) -> None:
+    """`securerag serve` runs the API: readiness, then an authenticated retrieve."""
+    import httpx
+
+    key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
+    with serving(cli_env, tmp_path / "serve.log") as base:
+        assert httpx.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
         response = httpx.post(
             f"{base}/v1/retrieve",
             json={"query": "hotel", "k": 1},
@@ -254,9 +262,37 @@ def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any) -> No
         )
         assert response.status_code == 200, response.text
         assert set(response.json()) >= {"chunks", "context", "memory", "withheld"}
-    finally:
-        server.terminate()
-        server.communicate(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_rate_limit(
+    cli_env: dict[str, str], tenant: str, db: Any, tmp_path: Path
+) -> None:
+    """With `--workers 2`, a burst past the limit gets 429 with Retry-After: the counters live
+    in PostgreSQL, so the two processes enforce one limit, not one each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
+    env = {**cli_env, "SECURERAG_RATE_LIMIT": "5/minute"}
+    with serving(env, tmp_path / "serve.log", "--workers", "2", ready_workers=2) as base:
+
+        def ask(_: int) -> httpx.Response:
+            with httpx.Client(timeout=60) as fresh:  # a new connection each: spread over the workers
+                return fresh.post(
+                    f"{base}/v1/retrieve",
+                    json={"query": "hotel", "k": 1},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            answers = list(pool.map(ask, range(14)))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200] * 5 + [429] * 9, statuses
+    limited = next(r for r in answers if r.status_code == 429)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["content-type"] == "application/problem+json"
 
 
 def test_memory_sweep_reports_what_it_deleted(cli_env: dict[str, str], db: Any) -> None:
