@@ -93,6 +93,8 @@ class Grants:
     read: ReadFilter
     pii: bool
     admin: bool
+    policy_version: int = 0
+    """The version of the tenant policy these grants were compiled from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +176,7 @@ class TenantPolicy:
             allow_globs=tuple(sorted(allow)),
             deny_globs=tuple(sorted(deny)),
         )
-        return Grants(user=user, read=read, pii=pii, admin=admin)
+        return Grants(user=user, read=read, pii=pii, admin=admin, policy_version=self.version)
 
 
 def compile_read_filter(policy: TenantPolicy, user: str) -> ReadFilter:

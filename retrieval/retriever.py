@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -10,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from securerag.audit import AuditLog
 from securerag.authz import Authorizer, ReadFilter
 from securerag.crypto.aead import Aead, DataKey
 from securerag.crypto.binding import chunk_aad, document_aad
@@ -18,7 +21,7 @@ from securerag.db import tenant_transaction
 from securerag.errors import DecryptionError, InvalidInput
 from securerag.memory import MemoryEntry, MemoryStore
 from securerag.models import Action, DocumentAttrs, Level, ScanResult, require_text
-from securerag.protocols import Embedder, Scanner
+from securerag.protocols import Embedder, Scanner, Secrets
 from securerag.retrieval.context import AssembledContext, ChunkHit, TokenCounter, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
 from securerag.tenants import TenantRef
@@ -136,12 +139,21 @@ class Retriever:
         search: VectorSearch | None = None,
         context_tokens: int = DEFAULT_CONTEXT_TOKENS,
         count_tokens: TokenCounter | None = None,
+        audit: AuditLog | None = None,
+        secrets: Secrets | None = None,
     ) -> None:
         """Args:
         context_tokens: the default token budget of the assembled context.
         count_tokens: how to count the tokens of the model that reads the context
             (default: the embedding model's tokenizer).
+        audit: when given (with `secrets`), every retrieval is appended to the audit trail:
+            who, a keyed digest of the query (never its text), the chunk ids returned, the
+            withheld count and the policy version.
         """
+        if (audit is None) != (secrets is None):
+            raise ValueError("auditing retrievals needs both the audit log and the service secrets")
+        self._audit = audit
+        self._query_key = secrets.derive("audit/query-digest") if secrets is not None else b""
         _check_budget(context_tokens)
         self._context_tokens = context_tokens
         self._count_tokens = count_tokens or embedder.count_tokens
@@ -216,6 +228,8 @@ class Retriever:
         assembled: AssembledContext = assemble_context(
             hits, memory, max_tokens=budget, count_tokens=self._count_tokens
         )
+        if self._audit is not None:
+            self._record(conn, tenant, user, query, k, grants.policy_version, assembled, withheld)
         return RetrievalResult(
             chunks=assembled.chunks,
             context=assembled.text,
@@ -226,6 +240,37 @@ class Retriever:
             omitted_chunks=assembled.omitted_chunks,
             omitted_memory=assembled.omitted_memory,
         )
+
+    def _record(
+        self,
+        conn: psycopg.Connection[Any],
+        tenant: TenantRef,
+        user: str,
+        query: str,
+        k: int,
+        policy_version: int,
+        assembled: AssembledContext,
+        withheld: int,
+    ) -> None:
+        """Append this retrieval to the audit trail (its own short transaction)."""
+        assert self._audit is not None
+        digest = hmac.new(self._query_key, query.encode(), hashlib.sha256).hexdigest()
+        with tenant_transaction(conn, tenant.id, access="read", user=user) as tx:
+            self._audit.append(
+                tx,
+                tenant.id,
+                actor=user,
+                action="retrieve",
+                detail={
+                    "query_digest": digest,
+                    "k": k,
+                    "chunk_ids": [hit.chunk_id for hit in assembled.chunks],
+                    "withheld": withheld,
+                    "omitted": assembled.omitted_chunks,
+                    "memory_entries": len(assembled.memory),
+                    "policy_version": policy_version,
+                },
+            )
 
     def _documents(
         self, conn: psycopg.Connection[Any], tenant_id: int, rows: Sequence[ChunkRow]

@@ -101,6 +101,30 @@ class AuditProblem:
     problem: str
 
 
+def export(conn: psycopg.Connection[Any], *, tenant: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every entry (of one tenant, by name, if given) as a JSON-ready dict, in chain order,
+    with the MACs in hex so the export can be checked against the live chain (owner)."""
+    sql = (
+        "SELECT t.name, a.seq, a.at, a.actor, a.action, a.detail, a.prev_mac, a.mac"
+        "  FROM securerag.audit_log a JOIN securerag.tenants t ON t.id = a.tenant_id"
+        " WHERE %(tenant)s::text IS NULL OR t.name = %(tenant)s"
+        " ORDER BY a.tenant_id, a.seq"
+    )
+    with conn.cursor(name="audit_export") as cur:
+        cur.execute(sql, {"tenant": tenant})
+        for name, seq, at, actor, action, detail, prev, mac in cur:
+            yield {
+                "tenant": name,
+                "seq": seq,
+                "at": at.astimezone(UTC).isoformat(),
+                "actor": actor,
+                "action": action,
+                "detail": detail,
+                "prev_mac": bytes(prev).hex(),
+                "mac": bytes(mac).hex(),
+            }
+
+
 def _rows(conn: psycopg.Connection[Any]) -> Iterator[tuple[Any, ...]]:
     with conn.cursor() as cur:
         cur.execute(

@@ -111,6 +111,8 @@ class Runtime:
             search=self.search,
             context_tokens=self.settings.context_max_tokens,
             count_tokens=self._context_counter(),
+            audit=self.audit,
+            secrets=self.secrets,
         )
 
     def _context_counter(self) -> TokenCounter | None:

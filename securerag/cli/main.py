@@ -411,6 +411,34 @@ def audit_verify(json_out: JsonOpt = False) -> None:
         raise SecureRagError(f"audit trail verification failed: {len(problems)} problems")
 
 
+@audit_app.command("export")
+def audit_export(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Only this tenant.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here instead of stdout (refuses to overwrite)."),
+    ] = None,
+) -> None:
+    """Write the audit trail as JSON lines, one entry per line, in chain order."""
+    from securerag.audit import export
+
+    rt = _runtime()
+    if output is not None and output.exists():
+        raise InvalidInput(f"{output} exists; choose a new file")
+    with rt.db.connect_admin() as conn, conn.transaction():
+        sink = output.open("x", encoding="utf-8") if output is not None else sys.stdout
+        try:
+            count = 0
+            for entry in export(conn, tenant=tenant):
+                sink.write(json.dumps(entry, sort_keys=True) + "\n")
+                count += 1
+        finally:
+            if output is not None:
+                sink.close()
+    if output is not None:
+        err.print(f"wrote {count} audit entries to {output}")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",

@@ -339,3 +339,32 @@ def test_verdicts_are_read_sealed_and_rescanned_in_one_batch_when_stale(
     assert [len(b) for b in chunk_batches] == [2]
     assert stale.withheld == 1
     assert [c.title for c in stale.chunks] == ["Travel"]
+
+
+def test_every_retrieval_is_audited_without_the_query_text(
+    runtime: Runtime, conn: psycopg.Connection[Any], admin_conn: psycopg.Connection[Any], corpus: Any
+) -> None:
+    """Who asked, a keyed digest of the query (equal for equal queries, never the text), the
+    chunk ids returned, the withheld count and the policy version go on the chain."""
+    first = runtime.retriever.retrieve(conn, corpus, "alice", "quarterly revenue forecast", k=3)
+    runtime.retriever.retrieve(conn, corpus, "alice", "quarterly revenue forecast", k=3)
+    runtime.retriever.retrieve(conn, corpus, "bob", "travel", k=2)
+    rows = admin_conn.execute(
+        "SELECT actor, detail FROM securerag.audit_log WHERE tenant_id = %s AND action = 'retrieve'"
+        " ORDER BY seq",
+        (corpus.id,),
+    ).fetchall()
+    assert [actor for actor, _ in rows] == ["alice", "alice", "bob"]
+    details = [detail for _, detail in rows]
+    assert details[0]["chunk_ids"] == [c.chunk_id for c in first.chunks]
+    assert details[0]["query_digest"] == details[1]["query_digest"] != details[2]["query_digest"]
+    assert details[0]["withheld"] == first.withheld
+    version = admin_conn.execute("SELECT policy_version FROM securerag.tenants WHERE id = %s", (corpus.id,))
+    assert details[0]["policy_version"] == version.fetchone()[0]  # type: ignore[index]
+    raw = str(
+        admin_conn.execute(
+            "SELECT detail FROM securerag.audit_log WHERE tenant_id = %s", (corpus.id,)
+        ).fetchall()
+    )
+    assert "quarterly" not in raw
+    assert runtime.audit.verify(admin_conn) == []
