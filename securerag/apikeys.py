@@ -76,7 +76,7 @@ class ApiKeys:
         good = hmac.compare_digest(stored, given) and row is not None
         now = datetime.now(UTC)
         if not good or row is None or row[5] is not None or (row[4] is not None and row[4] <= now):
-            raise AuthenticationError("invalid API key")
+            raise AuthenticationError("invalid credentials")
         return TenantRef(id=int(row[0]), name=str(row[1])), str(row[2])
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
+    from securerag.jwtauth import JwtVerifier
     from securerag.scanning import ScanThresholds
 
 
@@ -75,6 +76,24 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=8_000_000, ge=1_024)
     """Largest HTTP request body the service reads; larger ones get 413."""
 
+    jwt_hs256_secret: SecretStr | None = None
+    """Accept HS256 bearer JWTs signed with this secret (at least 32 bytes)."""
+
+    jwt_jwks_file: Path | None = None
+    """Accept RS256 bearer JWTs signed by a key (by `kid`) of this JWKS file."""
+
+    jwt_issuer: str | None = None
+    """Required `iss` of accepted JWTs."""
+
+    jwt_audience: str | None = None
+    """Required `aud` of accepted JWTs."""
+
+    jwt_tenant_claim: str = "tenant"
+    """The JWT claim naming the tenant."""
+
+    jwt_user_claim: str = "sub"
+    """The JWT claim naming the user."""
+
     rate_limit: str | None = "120/minute"
     """Requests each (tenant, user) may make to `/v1` per window, in `limits` syntax
     (`"120/minute"`, `"10/second"`), shared by every worker; None turns limits off."""
@@ -115,6 +134,21 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    def jwt_verifier(self) -> JwtVerifier | None:
+        """The JWT verifier, when a secret or a JWKS file is configured."""
+        if self.jwt_hs256_secret is None and self.jwt_jwks_file is None:
+            return None
+        from securerag.jwtauth import JwtVerifier
+
+        return JwtVerifier(
+            hs256_secret=self.jwt_hs256_secret.get_secret_value().encode() if self.jwt_hs256_secret else None,
+            jwks_file=self.jwt_jwks_file,
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            tenant_claim=self.jwt_tenant_claim,
+            user_claim=self.jwt_user_claim,
+        )
 
     @property
     def key_file(self) -> Path:

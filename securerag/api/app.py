@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         runtime: an already built runtime (tests, embedding applications).
     """
     metrics = Metrics()
+    verifier = settings.jwt_verifier()  # a bad JWT configuration fails here, before serving
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             if limit_pool is not None and settings.rate_limit
             else None
         )
-        app.state.services = Services(runtime=rt, pool=pool, metrics=metrics, limiter=limiter)
+        app.state.services = Services(runtime=rt, pool=pool, metrics=metrics, limiter=limiter, jwt=verifier)
         sweeper = asyncio.create_task(_sweep_forever(pool, limiter, settings.memory_sweep_seconds))
         try:
             yield

@@ -13,6 +13,7 @@ from psycopg_pool import ConnectionPool
 from securerag.api.metrics import Metrics
 from securerag.api.ratelimit import RateLimiter
 from securerag.errors import AuthenticationError
+from securerag.jwtauth import JwtVerifier
 from securerag.runtime import Runtime
 from securerag.tenants import TenantRef
 
@@ -25,6 +26,7 @@ class Services:
     pool: ConnectionPool[psycopg.Connection[Any]]
     metrics: Metrics
     limiter: RateLimiter | None = None
+    jwt: JwtVerifier | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +60,15 @@ def get_caller(
     conn: ConnDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    """Authenticate `Authorization: Bearer <API key>`."""
+    """Authenticate `Authorization: Bearer <API key or JWT>`."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationError("missing bearer API key")
-    tenant, user = services.runtime.api_keys.authenticate(conn, token)
+    token = token.strip()
+    if services.jwt is not None and JwtVerifier.looks_like_jwt(token):
+        tenant, user = services.jwt.authenticate(conn, token)
+    else:
+        tenant, user = services.runtime.api_keys.authenticate(conn, token)
     if services.limiter is not None:
         services.limiter.hit(tenant.name, user)  # RateLimited: 429 with Retry-After
     return Caller(tenant=tenant, user=user)

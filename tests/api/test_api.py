@@ -92,7 +92,7 @@ def test_bad_credentials_get_401_problem(client: TestClient, header: str | None)
     response = client.post("/v1/retrieve", json={"query": "x"}, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"] in ("invalid API key", "missing bearer API key")
+    assert response.json()["detail"] in ("invalid credentials", "missing bearer API key")
 
 
 def test_revoked_and_expired_keys_fail_like_unknown_ones(
