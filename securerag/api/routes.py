@@ -39,7 +39,7 @@ from securerag.models import Level
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}}
-    for code in (400, 401, 403, 404, 413, 422)
+    for code in (400, 401, 403, 404, 413, 422, 429, 500, 503)
 }
 
 router = APIRouter(prefix="/v1", responses=_ERRORS)
