@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -68,6 +69,9 @@ class RetrievalResult:
     """Readable, allowed chunks left out because they did not fit the token budget."""
     omitted_memory: int = 0
     """Memory entries (the oldest) left out because they did not fit the token budget."""
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each stage: embed, search (policy, vector query, keys, titles, memory
+    rows), decrypt, scan, assemble, audit."""
 
     def as_dict(self) -> dict[str, Any]:
         """The `POST /v1/retrieve` body of interface.md."""
@@ -105,6 +109,19 @@ class RetrievalResult:
             "omitted_chunks": self.omitted_chunks,
             "omitted_memory": self.omitted_memory,
         }
+
+
+class _Stages:
+    """Wall time per retrieval stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def _check_budget(tokens: int) -> int:
@@ -187,18 +204,26 @@ class Retriever:
             raise InvalidInput(f"the query is longer than {MAX_QUERY_CHARS} characters")
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
+        stages = _Stages()
         vector = self._embedder.embed([query])[0]
+        stages.lap("embed")
         # One snapshot: the policy version, the rows it filters and their keys agree.
         with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
             grants = self._authorizer.apply(tx, tenant, user)
             found = self._search.search(tx, tenant.id, grants.read, vector, k)
             titles, keys = self._documents(tx, tenant.id, found.rows)
             stored = self._memory.entries(tx, tenant, user, session_id) if session_id else []
-        hits: list[ChunkHit] = []
-        withheld = 0
+        stages.lap("search")
         maybe = (self._open(tenant, grants.read, row, keys, unmask=grants.pii) for row in found.rows)
         opened = [o for o in maybe if o is not None]
-        for o, scan in zip(opened, self._verdicts(tenant, opened), strict=True):
+        stages.lap("decrypt")
+        verdicts = self._verdicts(tenant, opened)
+        # Memory can carry what a tool or a pasted document said: scanned like chunks.
+        memory_verdicts = self._scanner.scan_many([e.content for e in stored], tenant=tenant.name)
+        stages.lap("scan")
+        hits: list[ChunkHit] = []
+        withheld = 0
+        for o, scan in zip(opened, verdicts, strict=True):
             if scan.action == Action.WITHHOLD:
                 withheld += 1
                 continue
@@ -216,10 +241,8 @@ class Retriever:
                     injection=scan,
                 )
             )
-        # Memory can carry what a tool or a pasted document said: scanned like chunks.
         memory: list[MemoryEntry] = []
-        verdicts = self._scanner.scan_many([e.content for e in stored], tenant=tenant.name)
-        for entry, verdict in zip(stored, verdicts, strict=True):
+        for entry, verdict in zip(stored, memory_verdicts, strict=True):
             if verdict.action == Action.WITHHOLD:
                 # `withheld` counts chunks (interface.md); memory drops are logged, not counted.
                 _log.info("memory entry withheld: possible prompt injection")
@@ -228,8 +251,10 @@ class Retriever:
         assembled: AssembledContext = assemble_context(
             hits, memory, max_tokens=budget, count_tokens=self._count_tokens
         )
+        stages.lap("assemble")
         if self._audit is not None:
             self._record(conn, tenant, user, query, k, grants.policy_version, assembled, withheld)
+            stages.lap("audit")
         return RetrievalResult(
             chunks=assembled.chunks,
             context=assembled.text,
@@ -239,6 +264,7 @@ class Retriever:
             context_tokens=assembled.tokens or 0,
             omitted_chunks=assembled.omitted_chunks,
             omitted_memory=assembled.omitted_memory,
+            stage_seconds=stages.seconds,
         )
 
     def _record(

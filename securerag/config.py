@@ -7,7 +7,7 @@ and passed down; nothing reads the environment at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     rate_limit: str | None = "120/minute"
     """Requests each (tenant, user) may make to `/v1` per window, in `limits` syntax
     (`"120/minute"`, `"10/second"`), shared by every worker; None turns limits off."""
+
+    log_format: Literal["json", "text"] = "json"
+    """How `securerag serve` writes its logs: JSON lines (ids, routes, timings; never content)."""
 
     memory_sweep_seconds: float = Field(default=60.0, gt=0)
     """How often the server hard-deletes expired session-memory entries."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_log = logging.getLogger("securerag.api.requests")
 
 
 class Metrics:
@@ -27,6 +30,13 @@ class Metrics:
         )
         self.withheld = Counter(
             "securerag_withheld_chunks", "Chunks withheld for injection", registry=self.registry
+        )
+        self.stages = Histogram(
+            "securerag_retrieval_stage_seconds",
+            "Time in each retrieval stage (embed, search, decrypt, scan, assemble, audit)",
+            ("stage",),
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
         )
         self.denials = Counter(
             "securerag_policy_denials", "Refused administrative calls", registry=self.registry
@@ -52,5 +62,17 @@ def install(app: FastAPI, metrics: Metrics) -> None:
             return response
         finally:
             route = getattr(request.scope.get("route"), "path", "unmatched")
+            elapsed = time.perf_counter() - start
             metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - start)
+            metrics.latency.labels(route, request.method).observe(elapsed)
+            # The route template, never the raw path (it can hold session ids).
+            _log.info(
+                "request",
+                extra={
+                    "request_id": request.state.request_id,
+                    "method": request.method,
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )

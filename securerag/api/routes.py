@@ -64,6 +64,8 @@ def retrieve(body: RetrieveRequest, caller: CallerDep, conn: ConnDep, services: 
         max_tokens=body.max_tokens,
     )
     services.metrics.withheld.inc(result.withheld)
+    for stage, seconds in result.stage_seconds.items():
+        services.metrics.stages.labels(stage).observe(seconds)
     return result.as_dict()
 
 

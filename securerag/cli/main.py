@@ -448,14 +448,16 @@ def serve(
     """Run the HTTP API (WORKERS processes sharing the database, limits and audit trail)."""
     import uvicorn
 
-    _settings()  # fail here, once, on bad configuration
+    from securerag.logs import log_config
+
+    settings = _settings()  # fail here, once, on bad configuration
     uvicorn.run(
         "securerag.api.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_config=log_config(settings.log_format),
     )
 
 

@@ -249,6 +249,20 @@ def test_health_ready_metrics_openapi(client: TestClient) -> None:
     assert "/v1/retrieve" in client.get("/openapi.json").json()["paths"]
 
 
+def test_metrics_time_each_retrieval_stage(client: TestClient, world: Any) -> None:
+    """After a retrieval, /metrics has a histogram per stage and counts by route and status;
+    no query text, chunk text or key appears in it."""
+    _, keys = world
+    client.post("/v1/retrieve", json={"query": "zanzibar hotel question"}, headers=_auth(keys["alice"]))
+    text = client.get("/metrics").text
+    for stage in ("embed", "search", "decrypt", "scan", "assemble", "audit"):
+        assert f'securerag_retrieval_stage_seconds_count{{stage="{stage}"}}' in text
+    assert 'route="/v1/retrieve"' in text
+    assert "zanzibar" not in text
+    assert "Hotels are reimbursed" not in text
+    assert keys["alice"] not in text
+
+
 def test_unknown_route_is_problem_json(client: TestClient) -> None:
     """Even a 404 for an unknown path is problem+json."""
     response = client.get("/v1/nope")

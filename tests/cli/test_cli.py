@@ -252,16 +252,23 @@ def test_serve_answers_http(cli_env: dict[str, str], tenant: str, db: Any, tmp_p
     import httpx
 
     key = run(cli_env, "apikey", "create", "--tenant", tenant, "--user", "alice").stdout.strip()
-    with serving(cli_env, tmp_path / "serve.log") as base:
+    log = tmp_path / "serve.log"
+    with serving(cli_env, log) as base:
         assert httpx.get(f"{base}/readyz", timeout=5).json() == {"status": "ready"}
         response = httpx.post(
             f"{base}/v1/retrieve",
-            json={"query": "hotel", "k": 1},
+            json={"query": "quokka hotel", "k": 1},
             headers={"Authorization": f"Bearer {key}"},
             timeout=30,
         )
         assert response.status_code == 200, response.text
         assert set(response.json()) >= {"chunks", "context", "memory", "withheld"}
+    # Structured logs: JSON lines, a line per request by route and status, no content or keys.
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    requests = [line for line in lines if line.get("message") == "request"]
+    assert any(r["route"] == "/v1/retrieve" and r["status"] == 200 and r["request_id"] for r in requests)
+    assert "quokka" not in log.read_text()
+    assert key not in log.read_text()
 
 
 @pytest.mark.slow
