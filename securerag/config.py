@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     rate_limit: str | None = "120/minute"
     """Requests each (tenant, user) may make to `/v1` per window, in `limits` syntax
-    (`"120/minute"`, `"10/second"`), shared by every worker; None turns limits off."""
+    (`"120/minute"`, `"10/second"`), shared by every worker; `off` turns limits off."""
 
     log_format: Literal["json", "text"] = "json"
     """How `securerag serve` writes its logs: JSON lines (ids, routes, timings; never content)."""
@@ -114,6 +114,12 @@ class Settings(BaseSettings):
                 if not 0 <= flag <= withhold <= 1:
                     raise ValueError(f"scan threshold {tenant}/{level}: need 0 <= flag <= withhold <= 1")
         return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _no_rate_limit(cls, value: object) -> object:
+        # SECURERAG_RATE_LIMIT= (empty) or "off" turns limits off.
+        return None if isinstance(value, str) and value.strip().lower() in ("", "off", "none") else value
 
     @field_validator("rate_limit", mode="after")
     @classmethod
