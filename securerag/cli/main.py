@@ -451,6 +451,12 @@ def serve(
     from securerag.logs import log_config
 
     settings = _settings()  # fail here, once, on bad configuration
+    if workers > 1:
+        # Metrics of every worker in one /metrics: each writes its values to files here.
+        import os
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="securerag-metrics-")
     uvicorn.run(
         "securerag.api.app:app_from_environment",
         factory=True,

@@ -295,6 +295,10 @@ def test_two_workers_share_one_rate_limit(
 
         with ThreadPoolExecutor(max_workers=6) as pool:
             answers = list(pool.map(ask, range(14)))
+        # /metrics, answered by either worker, counts the requests of both.
+        metrics = httpx.get(f"{base}/metrics", timeout=30).text
+    assert 'route="/v1/retrieve",status="200"} 5.0' in metrics
+    assert 'route="/v1/retrieve",status="429"} 9.0' in metrics
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [200] * 5 + [429] * 9, statuses
     limited = next(r for r in answers if r.status_code == 429)
