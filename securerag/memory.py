@@ -20,6 +20,7 @@ from typing import Any, Literal, LiteralString
 
 import psycopg
 
+from securerag.audit import AuditLog
 from securerag.crypto.aead import Aead, DataKey, sealed_key_id
 from securerag.crypto.binding import memory_aad
 from securerag.crypto.keyring import Keyring
@@ -77,11 +78,14 @@ class MemoryStore:
         ttl_by_tenant: Mapping[str, int] | None = None,
         limits: MemoryLimits | None = None,
         clock: Clock = _utcnow,
+        audit: AuditLog | None = None,
     ) -> None:
         """Args:
         default_ttl_seconds: the TTL of entries written without one (None: until deleted).
         ttl_by_tenant: per tenant name, a default TTL that replaces `default_ttl_seconds`.
+        audit: when given, each session deletion (a key destroyed) goes on the audit trail.
         """
+        self._audit = audit
         for ttl in (default_ttl_seconds, *(ttl_by_tenant or {}).values()):
             if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
                 raise ValueError(f"a default memory TTL must be between 1 and {MAX_TTL_SECONDS} seconds")
@@ -248,6 +252,10 @@ class MemoryStore:
         if row is None:
             return False
         self._keyring.destroy(conn, tenant_id, [row[0]])
+        if self._audit is not None:
+            self._audit.append(
+                conn, tenant_id, actor=user, action="session.delete", detail={"key_id": str(row[0])}
+            )
         return True
 
 

@@ -65,6 +65,7 @@ class Runtime:
             self.keyring,
             default_ttl_seconds=settings.memory_default_ttl_seconds,
             ttl_by_tenant=settings.memory_ttl_by_tenant,
+            audit=self.audit,
         )
         self._embedder = embedder
         self._embedder_lock = threading.Lock()

@@ -132,6 +132,11 @@ def test_deleted_session_cannot_be_decrypted(
         with pytest.raises(DecryptionError):
             Aead(key).open(bytes(sealed), aad=aad)
     assert _read(runtime.memory, conn, tenant, "alice", "gone") == []
+    audited = admin_conn.execute(
+        "SELECT actor FROM securerag.audit_log WHERE tenant_id = %s AND action = 'session.delete'",
+        (tenant.id,),
+    ).fetchall()
+    assert audited == [("alice",)]
 
 
 def test_quota_is_a_clear_error(

@@ -90,4 +90,10 @@ def _internal(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
     # The type only: messages of third-party errors can carry data.
     _log.error("unhandled error %s", type(exc).__name__, extra={"request_id": request_id})
-    return problem(500, "Internal error", f"request id {request_id}", request=request)
+    return problem(
+        500,
+        "Internal error",
+        f"request id {request_id}",
+        request=request,
+        headers={"X-Request-ID": request_id},
+    )

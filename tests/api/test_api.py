@@ -319,3 +319,30 @@ def test_every_query_runs_under_a_statement_timeout(runtime: Runtime, conn: psyc
     conn.execute("SET statement_timeout = 50")
     with pytest.raises(psycopg.errors.QueryCanceled):
         conn.execute("SELECT pg_sleep(1)")
+
+
+def test_an_unexpected_failure_is_a_bare_500_with_a_logged_request_id(
+    client: TestClient,
+    world: Any,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug inside a route answers 500 problem+json whose only detail is the request id; the
+    error's message (which could hold data) is neither in the answer nor in the log."""
+    _, keys = world
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("secret chunk text that must not leak")
+
+    monkeypatch.setattr(runtime.retriever, "retrieve", broken)
+    with caplog.at_level("ERROR", logger="securerag.api"):
+        response = client.post("/v1/retrieve", json={"query": "x"}, headers=_auth(keys["alice"]))
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    request_id = response.headers["X-Request-ID"]
+    assert response.json()["detail"] == f"request id {request_id}"
+    assert "secret chunk" not in response.text
+    logged = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
+    assert logged
+    assert all("secret chunk" not in r.getMessage() for r in caplog.records)
