@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -90,6 +90,29 @@ class AuditLog:
                 problems.append(AuditProblem(tenant_id, seq, "entry was altered"))
             expected[tenant_id] = (seq + 1, bytes(mac))
         return problems
+
+
+def missing_from(conn: psycopg.Connection[Any], exported: Iterable[Mapping[str, Any]]) -> list[AuditProblem]:
+    """Entries of an earlier export that the live trail no longer holds unchanged (owner).
+
+    The chain alone cannot show that its newest entries were cut off; an export kept
+    elsewhere can: every entry in it must still be there with the same MAC.
+    """
+    live = {
+        (str(name), int(seq)): bytes(mac).hex()
+        for name, seq, mac in conn.execute(
+            "SELECT t.name, a.seq, a.mac"
+            "  FROM securerag.audit_log a JOIN securerag.tenants t ON t.id = a.tenant_id"
+        )
+    }
+    ids = dict(conn.execute("SELECT name, id FROM securerag.tenants").fetchall())
+    problems = []
+    for entry in exported:
+        key = (str(entry["tenant"]), int(entry["seq"]))
+        if live.get(key) != entry["mac"]:
+            what = "missing" if key not in live else "altered"
+            problems.append(AuditProblem(int(ids.get(key[0], -1)), key[1], f"exported entry {what}"))
+    return problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from securerag.audit import export
+from securerag.audit import export, missing_from
 from securerag.db import tenant_transaction
 from securerag.runtime import Runtime
 
@@ -96,3 +96,25 @@ def test_cli_export_writes_json_lines_and_never_overwrites(
     assert again.returncode != 0
     assert again.stderr.strip().count("\n") == 0
     assert "exists" in again.stderr
+
+
+def test_cutting_off_the_newest_entries_is_found_against_an_export(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    admin_conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+) -> None:
+    """Deleting the newest entries leaves a chain that verifies on its own; an earlier export
+    kept elsewhere shows them gone."""
+    tenant = _trail(runtime, conn, make_tenant)
+    with admin_conn.transaction():
+        kept = list(export(admin_conn, tenant=tenant.name))
+    last = max(e["seq"] for e in kept)
+    with admin_conn.transaction(force_rollback=True):
+        admin_conn.execute(
+            "DELETE FROM securerag.audit_log WHERE tenant_id = %s AND seq = %s", (tenant.id, last)
+        )
+        assert [p for p in runtime.audit.verify(admin_conn) if p.tenant_id == tenant.id] == []
+        found = missing_from(admin_conn, kept)
+    assert [(p.tenant_id, p.seq, p.problem) for p in found] == [(tenant.id, last, "exported entry missing")]
+    assert missing_from(admin_conn, kept) == []

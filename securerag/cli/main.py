@@ -392,11 +392,24 @@ def keys_rotate_master() -> None:
 
 
 @audit_app.command("verify")
-def audit_verify(json_out: JsonOpt = False) -> None:
+def audit_verify(
+    against: Annotated[
+        Path | None, typer.Option(help="An earlier `audit export`: its entries must all still be there.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Check the audit trail end to end; non-zero exit if it was tampered with."""
+    from securerag.audit import missing_from
+
+    exported: list[dict[str, Any]] = []
+    if against is not None:
+        try:
+            exported = [json.loads(line) for line in against.read_text().splitlines() if line.strip()]
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InvalidInput(f"cannot read the export {against}: {type(exc).__name__}") from None
     rt = _runtime()
     with rt.db.connect_admin() as conn:
-        problems = rt.audit.verify(conn)
+        problems = rt.audit.verify(conn) + missing_from(conn, exported)
         count = conn.execute("SELECT count(*) FROM securerag.audit_log").fetchone()
     total = int(count[0]) if count else 0
     if json_out:
