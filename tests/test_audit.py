@@ -92,6 +92,9 @@ def test_cli_export_writes_json_lines_and_never_overwrites(
     lines = [json.loads(line) for line in target.read_text().splitlines()]
     assert len(lines) >= 4
     assert all(line["tenant"] == tenant.name for line in lines)
+    check = [sys.executable, "-m", "securerag", "audit", "verify", "--against", str(target)]
+    verified = subprocess.run(check, env=cli_env, capture_output=True, text=True, timeout=240)
+    assert verified.returncode == 0, verified.stderr
     again = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=240)
     assert again.returncode != 0
     assert again.stderr.strip().count("\n") == 0
