@@ -151,6 +151,10 @@ def assemble_context(
         return AssembledContext(_render(hits, memory, tag), list(hits), list(memory), None)
     if count_tokens is None:
         raise ValueError("a token budget needs a token counter")
+    whole = _render(hits, memory, tag)
+    tokens = count_tokens(whole)
+    if tokens <= max_tokens:  # the usual case: everything fits, one count
+        return AssembledContext(whole, list(hits), list(memory), tokens)
     used = count_tokens(_header(tag))
     if used > max_tokens:
         raise InvalidInput(f"max_tokens {max_tokens} is too small: the context header alone takes {used}")

@@ -23,6 +23,7 @@ from securerag.errors import DecryptionError, InvalidInput
 from securerag.memory import MemoryEntry, MemoryStore
 from securerag.models import Action, DocumentAttrs, Level, ScanResult, require_text
 from securerag.protocols import Embedder, Scanner, Secrets
+from securerag.retrieval.batching import QueryBatcher
 from securerag.retrieval.context import AssembledContext, ChunkHit, TokenCounter, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
 from securerag.tenants import TenantRef
@@ -175,6 +176,7 @@ class Retriever:
         self._context_tokens = context_tokens
         self._count_tokens = count_tokens or embedder.count_tokens
         self._embedder = embedder
+        self._queries = QueryBatcher(embedder.embed)
         self._scanner = scanner
         self._keyring = keyring
         self._authorizer = authorizer
@@ -205,7 +207,7 @@ class Retriever:
         if not 1 <= k <= MAX_K:
             raise InvalidInput(f"k must be between 1 and {MAX_K}")
         stages = _Stages()
-        vector = self._embedder.embed([query])[0]
+        vector = self._queries.embed_one(query)
         stages.lap("embed")
         # One snapshot: the policy version, the rows it filters and their keys agree.
         with tenant_transaction(conn, tenant.id, access="read", user=user, snapshot=True) as tx:
