@@ -61,7 +61,14 @@ class AuditLog:
     ) -> int:
         """Append one entry inside the caller's transaction (tenant context set); its seq."""
         # One writer per tenant chain at a time; the lock ends with the transaction.
-        conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, tenant_id))
+        ctx = conn.execute(
+            "SELECT current_setting('securerag.tenant_id', true), pg_advisory_xact_lock(%s, %s)",
+            (_LOCK_CLASS, tenant_id),
+        ).fetchone()
+        if ctx is None or ctx[0] != str(tenant_id):
+            # The head is only visible inside the tenant's own context: appending elsewhere
+            # would restart the chain at 1.
+            raise RuntimeError("audit append outside the tenant's transaction context")
         row = conn.execute("SELECT seq, mac FROM securerag.audit_head(%s::integer)", (tenant_id,)).fetchone()
         seq, prev = (1, _GENESIS) if row is None else (int(row[0]) + 1, bytes(row[1]))
         at = datetime.now(UTC)

@@ -9,12 +9,14 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from securerag.audit import AuditLog
+from securerag.cli.operator import operator
 from securerag.config import Settings
 from securerag.crypto.aead import KEY_BYTES
 from securerag.crypto.keyring import Keyring
 from securerag.crypto.master import load_key_provider, next_key_file, write_key_file
-from securerag.crypto.secrets import rewrap_root
-from securerag.db import APP_ROLE, Database
+from securerag.crypto.secrets import ServiceSecrets, rewrap_root
+from securerag.db import APP_ROLE, Database, set_settings
 from securerag.db.database import app_role_password
 from securerag.db.migrate import INIT_LOCK
 from securerag.errors import SecureRagError
@@ -91,6 +93,17 @@ def rotate_master(settings: Settings, *, console: Console) -> None:
         admin.execute("SELECT pg_advisory_xact_lock(%s)", (INIT_LOCK,))
         rewrap_root(admin, keys)
         rewrapped = Keyring(keys).rewrap_under_master(admin)
+        # A key change for every tenant: on each tenant's chain, in the same transaction.
+        audit = AuditLog(ServiceSecrets.load(admin, keys))
+        for (tenant_id,) in admin.execute("SELECT id FROM securerag.tenants ORDER BY id").fetchall():
+            set_settings(admin, {"tenant_id": int(tenant_id)})  # the chain head is read per tenant
+            audit.append(
+                admin,
+                int(tenant_id),
+                actor=operator(),
+                action="keys.rotate-master",
+                detail={"master_key_id": keys.key_id, "tenant_keys_rewrapped": rewrapped},
+            )
         if settings.app_database_url is None:
             admin.execute(
                 sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(

@@ -7,7 +7,6 @@ failure; `--json` prints machine-readable JSON on stdout.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import json
 import sys
 import uuid
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from securerag.cli.operator import operator
 from securerag.config import Settings
 from securerag.errors import InvalidInput, NotFound, SecureRagError
 from securerag.models import Level, validate_subject
@@ -66,10 +66,7 @@ def _runtime() -> Runtime:
 
 def _actor() -> str:
     """Who the operator is, for the audit trail (the CLI acts as the operator)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+    return operator()
 
 
 def _print_json(value: Any) -> None:

@@ -69,6 +69,8 @@ def test_master_and_data_key_rotation_end_to_end(tmp_path: Path) -> None:
         )
         assert "200 USD" in answer["chunks"][0]["text"]
         assert "intact" in _run(env, "audit", "verify").stdout
+        exported = [json.loads(line) for line in _run(env, "audit", "export").stdout.splitlines()]
+        assert any(e["action"] == "keys.rotate-master" and e["tenant"] == "acme" for e in exported)
 
         rt = Runtime(Settings(home=home))
         with rt.connect() as conn:
