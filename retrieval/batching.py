@@ -46,7 +46,7 @@ class QueryBatcher:
         with self._cv:
             self._queue.append(slot)
             while not slot.done:
-                if self._busy:
+                if self._busy or not self._queue:
                     self._cv.wait()
                     continue
                 batch, self._queue = self._queue[: self._max], self._queue[self._max :]
@@ -56,6 +56,10 @@ class QueryBatcher:
                     self._run(batch)
                 finally:
                     self._cv.acquire()
+                    for waiting in batch:  # whatever happened, nobody of this batch waits forever
+                        if not waiting.done:
+                            waiting.error = waiting.error or RuntimeError("query embedding failed")
+                            waiting.done = True
                     self._busy = False
                     self.batches += 1
                     self._cv.notify_all()
@@ -67,6 +71,8 @@ class QueryBatcher:
     def _run(self, batch: list[_Slot]) -> None:
         try:
             vectors = self._embed([s.text for s in batch])
+            if len(vectors) != len(batch):
+                raise RuntimeError(f"the embedder returned {len(vectors)} vectors for {len(batch)} texts")
         except BaseException as exc:  # every waiter of this batch gets the same error
             for s in batch:
                 s.error, s.done = exc, True

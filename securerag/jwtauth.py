@@ -4,8 +4,11 @@ A deployment with its own identity provider can skip securerag API keys: a
 token signed with HS256 (a shared secret) or RS256 (keys from a JWKS file)
 names the tenant and the user in configurable claims. Each key is used with
 its own algorithm only (no `none`, no HS256 with a public key), `exp` is
-required, `iss` and `aud` are checked when configured, and the tenant must
-exist. Every failure is the same `AuthenticationError` as a bad API key.
+required, `aud` is required with a JWKS file (an identity provider signs for
+many services), `iss` and `aud` are checked when configured, the tenant and
+user claims must be strings and the tenant must exist. The JWKS file is read
+at start-up: rotating the provider's keys means restarting the service.
+Every failure is the same `AuthenticationError` as a bad API key.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class JwtVerifier:
             raise ConfigError("JWT authentication needs a shared secret or a JWKS file")
         if hs256_secret is not None and len(hs256_secret) < 32:
             raise ConfigError("the JWT HS256 secret must be at least 32 bytes")
+        if jwks_file is not None and audience is None:
+            # An identity provider signs tokens for many services: without an audience,
+            # a token minted for any of them would be accepted here.
+            raise ConfigError("RS256 JWTs from a JWKS file need SECURERAG_JWT_AUDIENCE")
         self._secret = hs256_secret
         self._rsa: dict[str, Any] = {}
         if jwks_file is not None:
@@ -65,7 +72,10 @@ class JwtVerifier:
         """The tenant and user the token names; `AuthenticationError` for anything wrong."""
         try:
             claims = self._claims(token)
-            principal = Principal(str(claims[self._tenant_claim]), str(claims[self._user_claim]))
+            tenant, user = claims[self._tenant_claim], claims[self._user_claim]
+            if not isinstance(tenant, str) or not isinstance(user, str):
+                raise ValueError("tenant and user claims must be strings")
+            principal = Principal(tenant, user)
             return find_tenant(conn, principal.tenant), principal.user
         except (jwt.PyJWTError, KeyError, InvalidInput, NotFound, ValueError):
             raise AuthenticationError("invalid credentials") from None

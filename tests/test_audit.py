@@ -95,6 +95,14 @@ def test_cli_export_writes_json_lines_and_never_overwrites(
     check = [sys.executable, "-m", "securerag", "audit", "verify", "--against", str(target)]
     verified = subprocess.run(check, env=cli_env, capture_output=True, text=True, timeout=240)
     assert verified.returncode == 0, verified.stderr
+    bogus = tmp_path / "bogus.jsonl"
+    bogus.write_text('{"tenant": "x", "seq": 1, "mac": "00"}\n{"seq": "two"}\n')
+    refused = subprocess.run(
+        [*check[:-1], str(bogus)], env=cli_env, capture_output=True, text=True, timeout=240
+    )
+    assert refused.returncode != 0
+    assert "line 2: not an `audit export` entry" in refused.stderr
+    assert "Traceback" not in refused.stderr
     again = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=240)
     assert again.returncode != 0
     assert again.stderr.strip().count("\n") == 0

@@ -26,6 +26,8 @@ FUNCTIONS = (
     "rate_clear(text)",
     "rate_prune()",
 )
+# What the query role may call; `rate_clear` stays the owner's.
+GRANTED = ("rate_incr(text, double precision, integer)", "rate_get(text)", "rate_prune()")
 
 
 def upgrade() -> None:
@@ -50,15 +52,20 @@ def upgrade() -> None:
         """
         CREATE FUNCTION securerag.rate_incr(p_key text, p_expiry double precision, p_amount integer)
         RETURNS bigint
-        LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        DECLARE
+          v_now timestamptz := clock_timestamp();  -- one instant for the whole decision
+          counted bigint;
+        BEGIN
           INSERT INTO securerag.rate_limits AS r (key, count, expires_at)
-          VALUES (p_key, p_amount, clock_timestamp() + make_interval(secs => p_expiry))
+          VALUES (p_key, p_amount, v_now + make_interval(secs => p_expiry))
           ON CONFLICT (key) DO UPDATE SET
-            count = CASE WHEN r.expires_at <= clock_timestamp() THEN p_amount ELSE r.count + p_amount END,
-            expires_at = CASE WHEN r.expires_at <= clock_timestamp()
-                              THEN clock_timestamp() + make_interval(secs => p_expiry)
+            count = CASE WHEN r.expires_at <= v_now THEN p_amount ELSE r.count + p_amount END,
+            expires_at = CASE WHEN r.expires_at <= v_now THEN v_now + make_interval(secs => p_expiry)
                               ELSE r.expires_at END
-          RETURNING count
+          RETURNING r.count INTO counted;
+          RETURN counted;
+        END
         $$
         """
     )
@@ -66,7 +73,7 @@ def upgrade() -> None:
         """
         CREATE FUNCTION securerag.rate_get(p_key text)
         RETURNS TABLE (count bigint, expires_at timestamptz)
-        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
           SELECT r.count, r.expires_at FROM securerag.rate_limits r
            WHERE r.key = p_key AND r.expires_at > clock_timestamp()
         $$
@@ -92,6 +99,7 @@ def upgrade() -> None:
     )
     for function in FUNCTIONS:
         op.execute(f"REVOKE ALL ON FUNCTION securerag.{function} FROM PUBLIC")
+    for function in GRANTED:
         op.execute(f"GRANT EXECUTE ON FUNCTION securerag.{function} TO {APP}")
 
 

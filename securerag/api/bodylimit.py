@@ -1,9 +1,10 @@
 """A bound on request bodies, enforced before any route reads them.
 
-A declared `Content-Length` over the bound is refused at once; a body sent
-without one (chunked) is read up to the bound and refused as soon as it
-passes it. Either way the answer is a 413 problem, and nothing larger than
-the bound is ever held in memory.
+A declared `Content-Length` over the bound is refused at once; otherwise the
+body that actually arrives is counted (whatever was declared, chunked or
+not) and refused as soon as it passes the bound. Either way the answer is a
+413 problem, and nothing larger than the bound is ever held in memory. A
+request declaring both `Content-Length` and `Transfer-Encoding` is a 400.
 """
 
 from __future__ import annotations
@@ -24,24 +25,26 @@ class BodyLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self._max:
-                await self._refuse(scope, send)
-                return
-            await self._app(scope, receive, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None and b"transfer-encoding" in headers:
+            # Both framings at once is how request smuggling starts: refuse it outright.
+            await self._refuse(scope, send, 400, "Bad request", "both Content-Length and Transfer-Encoding")
             return
-        # No length declared: read the body (bounded), then replay it to the app.
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max):
+            await self._refuse(scope, send, 413, *self._too_large())
+            return
+        # Read the body that actually arrives (bounded, whatever was declared), then replay it.
         chunks: list[bytes] = []
         size = 0
         while True:
             message = await receive()
-            if message["type"] != "http.request":
-                break
+            if message["type"] == "http.disconnect":
+                return  # the client left: nothing to answer
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self._max:
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, 413, *self._too_large())
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -58,20 +61,23 @@ class BodyLimit:
 
         await self._app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    def _too_large(self) -> tuple[str, str]:
+        return "Request body too large", f"the request body is larger than {self._max} bytes"
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, title: str, detail: str) -> None:
         body = json.dumps(
             {
                 "type": "about:blank",
-                "title": "Request body too large",
-                "status": 413,
-                "detail": f"the request body is larger than {self._max} bytes",
+                "title": title,
+                "status": status,
+                "detail": detail,
                 "instance": scope.get("path", ""),
             }
         ).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/problem+json"),
                     (b"content-length", str(len(body)).encode()),

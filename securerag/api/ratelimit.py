@@ -61,8 +61,9 @@ class PostgresStorage(Storage):
         return None  # counters expire on their own; there is no "forget everyone" switch
 
     def clear(self, key: str) -> None:
-        with self._pool.connection() as conn:
-            conn.execute("SELECT securerag.rate_clear(%s)", (key,))
+        # Forgiving a principal is the owner's call (`SELECT securerag.rate_clear(key)`);
+        # the query role may not.
+        raise NotImplementedError("rate-limit counters are cleared by the database owner")
 
     def prune(self) -> int:
         """Delete counters whose window has passed; how many."""

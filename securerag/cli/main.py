@@ -401,9 +401,23 @@ def audit_verify(
     exported: list[dict[str, Any]] = []
     if against is not None:
         try:
-            exported = [json.loads(line) for line in against.read_text().splitlines() if line.strip()]
-        except (OSError, json.JSONDecodeError) as exc:
+            lines = against.read_text().splitlines()
+        except OSError as exc:
             raise InvalidInput(f"cannot read the export {against}: {type(exc).__name__}") from None
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                if not (
+                    isinstance(entry["tenant"], str)
+                    and isinstance(entry["seq"], int)
+                    and isinstance(entry["mac"], str)
+                ):
+                    raise TypeError
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise InvalidInput(f"{against} line {number}: not an `audit export` entry") from None
+            exported.append(entry)
     rt = _runtime()
     with rt.db.connect_admin() as conn:
         problems = rt.audit.verify(conn) + missing_from(conn, exported)

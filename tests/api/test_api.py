@@ -346,3 +346,23 @@ def test_an_unexpected_failure_is_a_bare_500_with_a_logged_request_id(
     logged = [r for r in caplog.records if getattr(r, "request_id", None) == request_id]
     assert logged
     assert all("secret chunk" not in r.getMessage() for r in caplog.records)
+
+
+def test_log_records_never_carry_exception_text() -> None:
+    """The service's log filter keeps an exception's type and drops its message and traceback."""
+    import logging
+
+    from securerag.logs import NoExceptionText
+
+    try:
+        raise ValueError("patient record 12345")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "uvicorn.error", logging.ERROR, __file__, 1, "Exception in %s", ("ASGI",), sys.exc_info()
+        )
+    assert NoExceptionText().filter(record)
+    assert record.getMessage() == "Exception in ASGI (ValueError)"
+    assert record.exc_info is None
+    assert "12345" not in logging.Formatter().format(record)

@@ -109,6 +109,7 @@ def test_every_bad_token_is_the_same_401(client: TestClient, tenant: Any, rsa_ke
         ),
         "unknown-tenant": jwt.encode(_claims("no-such-tenant-zz"), SECRET, algorithm="HS256"),
         "role-as-user": jwt.encode(_claims(name, sub="role:admin"), SECRET, algorithm="HS256"),
+        "tenant-not-a-string": jwt.encode({**_claims(name), "tenant": True}, SECRET, algorithm="HS256"),
         "wrong-secret": jwt.encode(_claims(name), "x" * 40, algorithm="HS256"),
         "alg-none": jwt.encode(_claims(name), None, algorithm="none"),
         "unknown-kid": jwt.encode(_claims(name), rsa_key, algorithm="RS256", headers={"kid": "k9"}),
@@ -143,4 +144,6 @@ def test_bad_jwt_configuration_fails_at_start(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="32 bytes"):
         Settings(home=tmp_path, jwt_hs256_secret="short").jwt_verifier()
     with pytest.raises(ConfigError, match="JWKS"):
+        Settings(home=tmp_path, jwt_jwks_file=tmp_path / "missing.json", jwt_audience="a").jwt_verifier()
+    with pytest.raises(ConfigError, match="AUDIENCE"):
         Settings(home=tmp_path, jwt_jwks_file=tmp_path / "missing.json").jwt_verifier()

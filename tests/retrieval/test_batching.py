@@ -55,3 +55,23 @@ def test_a_lone_caller_is_not_delayed_and_errors_reach_every_waiter() -> None:
                 future.result()
     assert calls[0] == 1  # the first caller did not wait for company
     assert sum(calls) == 4
+
+
+def test_an_embedder_that_miscounts_fails_its_callers_instead_of_hanging_them() -> None:
+    """One vector too few: every caller of that batch gets an error, and the next call works."""
+    embedder = HashEmbedder()
+    broken = True
+
+    def short(texts: Sequence[str]) -> np.ndarray:
+        time.sleep(0.05)
+        vectors = embedder.embed(texts)
+        return vectors[:-1] if broken else vectors
+
+    batcher = QueryBatcher(short)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(batcher.embed_one, f"q{n}") for n in range(4)]
+        for future in futures:
+            with pytest.raises(RuntimeError, match="vectors for"):
+                future.result(timeout=10)
+    broken = False
+    np.testing.assert_array_equal(batcher.embed_one("fine"), embedder.embed(["fine"])[0])
