@@ -135,15 +135,16 @@ def is_exact(corpus: Corpus, query: npt.NDArray[np.float32], got: list[int], wan
     return bool(np.all(1.0 - corpus.embeddings[got] @ query <= kth + 1e-5))
 
 
-def load_database(rt: Runtime, corpus: Corpus) -> TenantRef:
-    """Rows written as the owner with COPY (loading is not what is measured)."""
+def load_database(rt: Runtime, corpus: Corpus) -> tuple[TenantRef, float | None]:
+    """Rows written as the owner with COPY (loading is not what is measured); the tenant and
+    the HNSW build time in seconds (None when an already loaded database is reused)."""
     with rt.connect() as conn:
         tenant = ensure_tenant(conn, TENANT)
         with tenant_transaction(conn, tenant.id, access="admin") as tx:
             have = tx.execute("SELECT count(*) FROM securerag.chunks").fetchone()
             if have and have[0] == len(corpus.collections):
                 console.print(f"reusing the loaded tenant ({have[0]} chunks)")
-                return tenant
+                return tenant, None
             if have and have[0]:
                 raise SystemExit("the bench database holds a different corpus; delete bench/.cache/home")
             lines = [f"p, {u}, {TENANT}, collection:{g}, read" for u, (g, _) in USERS.items()]
@@ -212,11 +213,39 @@ def load_database(rt: Runtime, corpus: Corpus) -> TenantRef:
         start = time.perf_counter()
         admin.execute("SET maintenance_work_mem = '1GB'")
         admin.execute(index_def)
-        console.print(f"built in {time.perf_counter() - start:.0f} s")
+        build_seconds = time.perf_counter() - start
+        console.print(f"built in {build_seconds:.0f} s")
         admin.execute("ANALYZE securerag.chunks")
         admin.execute("ANALYZE securerag.documents")
         admin.execute("ANALYZE securerag.collection_stats")
-    return tenant
+    return tenant, build_seconds
+
+
+def storage_figures(
+    rt: Runtime, tenant: TenantRef, chunks: int, build_seconds: float | None
+) -> dict[str, Any]:
+    """Size of the tenant's chunk partition and its HNSW index, per chunk (the basis of
+    docs/scaling.md's arithmetic), and the index build time when it was built in this run."""
+    with rt.db.connect_admin() as admin:
+        row = admin.execute(
+            "WITH part AS (SELECT %s::regclass AS oid)"
+            " SELECT pg_relation_size(part.oid),"
+            "        (SELECT pg_relation_size(i.indexrelid)"
+            "           FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            "           JOIN pg_am a ON a.oid = c.relam"
+            "          WHERE i.indrelid = part.oid AND a.amname = 'hnsw')"
+            "   FROM part",
+            (f"securerag.chunks_t{tenant.id}",),
+        ).fetchone()
+    assert row is not None
+    heap, index = int(row[0]), int(row[1] or 0)
+    return {
+        "heap_bytes": heap,
+        "hnsw_index_bytes": index,
+        "heap_bytes_per_chunk": round(heap / chunks),
+        "hnsw_bytes_per_chunk": round(index / chunks),
+        "hnsw_build_seconds": None if build_seconds is None else round(build_seconds, 1),
+    }
 
 
 _BASELINE = (
@@ -296,7 +325,8 @@ def main() -> None:
     keys = load_key_provider(settings)
     db, _ = initialize(settings, keys)
     rt = Runtime(settings, keys=keys, db=db, embedder=None)
-    tenant = load_database(rt, corpus)
+    tenant, build_seconds = load_database(rt, corpus)
+    storage = storage_figures(rt, tenant, len(corpus.collections), build_seconds)
     search = VectorSearch()
     ef = search.tuning.ef_search
     masks = {u: readable_mask(corpus, g) for u, (g, _) in USERS.items()}
@@ -364,6 +394,7 @@ def main() -> None:
         "documents": int(corpus.doc_of[-1]) + 1,
         "queries": len(corpus.queries),
         "tuning": asdict(search.tuning),
+        "storage": storage,
         "baseline_unfiltered_hnsw": {"ef_search": ef, **base},
         "baseline_unfiltered_hnsw_default_ef40": baseline_default.summary(),
         "authorized": rows,
@@ -376,6 +407,18 @@ def main() -> None:
     print_table(result)
 
 
+def _storage_line(storage: dict[str, Any]) -> str:
+    if not storage:
+        return "Storage: not recorded in this run."
+    built = storage["hnsw_build_seconds"]
+    heap_mib, index_mib = storage["heap_bytes"] / 2**20, storage["hnsw_index_bytes"] / 2**20
+    return (
+        f"Storage: chunk partition {heap_mib:.0f} MiB ({storage['heap_bytes_per_chunk']} B/chunk), "
+        f"HNSW index {index_mib:.0f} MiB ({storage['hnsw_bytes_per_chunk']} B/chunk), "
+        + (f"built in {built} s." if built is not None else "index reused from an earlier run.")
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
     base = result["baseline_unfiltered_hnsw"]
     lines = [
@@ -385,6 +428,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Baseline (unfiltered HNSW, ef_search {base['ef_search']}, same run): p50 {base['p50_ms']} ms, "
         f"p95 {base['p95_ms']} ms, recall@10 {base['recall_at_10']} against exact search.",
+        "",
+        _storage_line(result.get("storage") or {}),
         "",
         "| selectivity | readable chunks | recall@10 | min recall | short results | p50 ms | p95 ms "
         "| p95 / baseline | plans |",
