@@ -54,19 +54,23 @@ ROOT = Path(__file__).resolve().parent
 CORPUS = ROOT.parent / "tests" / "data" / "injection" / "benign_corpus.jsonl"
 TENANT = "svc"
 COLLECTIONS = ("docs/a", "docs/b", "docs/c", "docs/d")
-USERS = {"all": "docs/*", "half": "docs/[ab]", "quarter": "docs/a", "none": None}
+# user -> the collections it may read: 100%, 50%, 25% and 0% of the corpus
+USERS: dict[str, tuple[str, ...]] = {
+    "all": COLLECTIONS,
+    "half": COLLECTIONS[:2],
+    "quarter": COLLECTIONS[:1],
+    "none": (),
+}
 STAGES = ("embed", "search", "decrypt", "scan", "assemble", "audit")
 console = Console(stderr=True)
 
 
 def policy_lines() -> list[str]:
     lines = []
-    for user, grant in USERS.items():
-        if grant is None:
-            continue
-        collections = [c for c in COLLECTIONS if re.fullmatch(grant.replace("*", ".*"), c)]
+    for user, collections in USERS.items():
         lines += [f"p, {user}, {TENANT}, collection:{c}, read" for c in collections]
-        lines.append(f"p, {user}, {TENANT}, clearance:internal, read")
+        if collections:
+            lines.append(f"p, {user}, {TENANT}, clearance:internal, read")
     return lines
 
 

@@ -175,7 +175,6 @@ class Retriever:
         _check_budget(context_tokens)
         self._context_tokens = context_tokens
         self._count_tokens = count_tokens or embedder.count_tokens
-        self._embedder = embedder
         self._queries = QueryBatcher(embedder.embed)
         self._scanner = scanner
         self._keyring = keyring

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from securerag import Principal, SecureRetriever
 from securerag.api import problems
-from securerag.errors import AuthenticationError
+from securerag.api.deps import bearer_token
 from securerag.models import Action
 from securerag.retrieval import RetrievalResult
 
@@ -96,10 +96,7 @@ Client = Annotated[SecureRetriever, Depends(get_client)]
 
 def get_caller(client: Client, authorization: Annotated[str | None, Header()] = None) -> Principal:
     """The user behind `Authorization: Bearer <securerag API key>`."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("missing bearer API key")
-    return client.authenticate(token.strip())
+    return client.authenticate(bearer_token(authorization))
 
 
 Caller = Annotated[Principal, Depends(get_caller)]

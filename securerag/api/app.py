@@ -62,12 +62,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         pool = rt.db.pool()
         # The limiter's own small pool: a request holding a connection never waits on
         # the main pool for its rate-limit check.
-        limit_pool = rt.db.pool(min_size=1, max_size=2) if settings.rate_limit else None
-        limiter = (
-            RateLimiter(PostgresStorage(limit_pool), settings.rate_limit)
-            if limit_pool is not None and settings.rate_limit
-            else None
-        )
+        limit_pool, limiter = None, None
+        if settings.rate_limit:
+            limit_pool = rt.db.pool(min_size=1, max_size=2)
+            limiter = RateLimiter(PostgresStorage(limit_pool), settings.rate_limit)
         app.state.services = Services(runtime=rt, pool=pool, metrics=metrics, limiter=limiter, jwt=verifier)
         sweeper = asyncio.create_task(_sweep_forever(pool, limiter, settings.memory_sweep_seconds))
         try:

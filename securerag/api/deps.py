@@ -55,16 +55,21 @@ def get_conn(services: ServicesDep) -> Iterator[psycopg.Connection[Any]]:
 ConnDep = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header; `AuthenticationError` otherwise."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("missing bearer API key")
+    return token.strip()
+
+
 def get_caller(
     services: ServicesDep,
     conn: ConnDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
     """Authenticate `Authorization: Bearer <API key or JWT>`."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationError("missing bearer API key")
-    token = token.strip()
+    token = bearer_token(authorization)
     if services.jwt is not None and JwtVerifier.looks_like_jwt(token):
         tenant, user = services.jwt.authenticate(conn, token)
     else:

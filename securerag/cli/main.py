@@ -64,11 +64,6 @@ def _runtime() -> Runtime:
     return Runtime(_settings())
 
 
-def _actor() -> str:
-    """Who the operator is, for the audit trail (the CLI acts as the operator)."""
-    return operator()
-
-
 def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
 
@@ -126,7 +121,7 @@ def ingest(
         collection=collection,
         acl=tuple(acl or ()),
         classification=declared,
-        actor=_actor(),
+        actor=operator(),
         console=err,
         show_progress=not json_out or err.is_terminal,
     )
@@ -164,7 +159,7 @@ def policy_load(file: Path, tenant: TenantOpt) -> None:
     with rt.connect() as conn:
         ref = ensure_tenant(conn, tenant)
         with tenant_transaction(conn, ref.id, access="admin") as tx:
-            added = add_lines(tx, ref, lines, actor=_actor(), audit=rt.audit)
+            added = add_lines(tx, ref, lines, actor=operator(), audit=rt.audit)
     out.print(f"added {added} of {len(lines)} lines to {tenant}")
 
 
@@ -180,7 +175,7 @@ def policy_remove(file: Path, tenant: TenantOpt) -> None:
     with rt.connect() as conn:
         ref = find_tenant(conn, tenant)
         with tenant_transaction(conn, ref.id, access="admin") as tx:
-            removed = remove_lines(tx, ref, lines, actor=_actor(), audit=rt.audit)
+            removed = remove_lines(tx, ref, lines, actor=operator(), audit=rt.audit)
     out.print(f"removed {removed} of {len(lines)} lines from {tenant}")
 
 
@@ -224,7 +219,7 @@ def apikey_create(
             rt.audit.append(
                 tx,
                 ref.id,
-                actor=_actor(),
+                actor=operator(),
                 action="apikey.create",
                 detail={"user": user, "key_id": key.split("_")[1]},
             )
@@ -279,7 +274,7 @@ def apikey_revoke(
         with tenant_transaction(conn, ref.id, access="admin") as tx:
             if not revoke_key(tx, ref, key_id):
                 raise NotFound(f"no active API key {key_id} in tenant {tenant!r}")
-            rt.audit.append(tx, ref.id, actor=_actor(), action="apikey.revoke", detail={"key_id": key_id})
+            rt.audit.append(tx, ref.id, actor=operator(), action="apikey.revoke", detail={"key_id": key_id})
     out.print(f"revoked {key_id}")
 
 
@@ -366,7 +361,7 @@ def document_delete(document_id: str, tenant: TenantOpt) -> None:
     with rt.connect() as conn:
         ref = find_tenant(conn, tenant)
         with tenant_transaction(conn, ref.id, access="admin") as tx:
-            deleted = rt.ingestor.delete(tx, ref.id, doc, actor=_actor())
+            deleted = rt.ingestor.delete(tx, ref.id, doc, actor=operator())
     if not deleted:
         raise NotFound(f"no document {document_id} in tenant {tenant}")
     out.print(f"deleted document {document_id}; its key is destroyed")
@@ -377,7 +372,7 @@ def keys_rotate(tenant: Annotated[str | None, typer.Option("--tenant", "-t")] = 
     """New data keys: every document re-encrypted under a new key, in batches; resumable."""
     from securerag.cli.keys import rotate
 
-    rotate(_runtime(), tenant=tenant, actor=_actor(), console=out)
+    rotate(_runtime(), tenant=tenant, actor=operator(), console=out)
 
 
 @keys_app.command("rotate-master")
