@@ -114,6 +114,36 @@ def derive_embeddings(
     return out, all_sources
 
 
+def document_runs(sources: npt.NDArray[np.str_]) -> npt.NDArray[np.int64]:
+    """Document number of each chunk: documents are runs of up to 10 chunks of one source."""
+    n = len(sources)
+    doc_of = np.zeros(n, dtype=np.int64)
+    doc, run = 0, 0
+    for i in range(1, n):
+        run += 1
+        if sources[i] != sources[i - 1] or run == 10:
+            doc, run = doc + 1, 0
+        doc_of[i] = doc
+    return doc_of
+
+
+def assign_collections(doc_of: npt.NDArray[np.int64], seed: int) -> list[str]:
+    """Collection of each chunk: documents in random order fill the 10,000 buckets by
+    cumulative chunk count, so a bucket prefix holds (to within one document) its exact
+    share of the chunks."""
+    n = len(doc_of)
+    n_docs = int(doc_of[-1]) + 1
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_docs)
+    sizes = np.bincount(doc_of, minlength=n_docs)
+    bucket_of_doc = np.zeros(n_docs, dtype=np.int64)
+    cumulative = 0
+    for d in order:
+        bucket_of_doc[d] = min(BUCKETS - 1, cumulative * BUCKETS // n)
+        cumulative += int(sizes[d])
+    return [bucket_collection(int(bucket_of_doc[d])) for d in doc_of]
+
+
 def load_corpus(path: Path, n: int, n_queries: int, seed: int) -> Corpus:
     """The first `n` chunks; documents are runs of up to 10 chunks of one source. Past the
     corpus's end the chunks are derived from real ones (see `derive_embeddings`)."""
@@ -124,25 +154,8 @@ def load_corpus(path: Path, n: int, n_queries: int, seed: int) -> Corpus:
     if real < n:
         console.print(f"{path} holds {len(embeddings):,} chunks; deriving {n - len(embeddings):,} more")
         embeddings, sources = derive_embeddings(embeddings, sources, n, seed)
-    doc_of = np.zeros(n, dtype=np.int64)
-    doc, run = 0, 0
-    for i in range(1, n):
-        run += 1
-        if sources[i] != sources[i - 1] or run == 10:
-            doc, run = doc + 1, 0
-        doc_of[i] = doc
-    n_docs = int(doc_of[-1]) + 1
-    # Documents in random order fill the buckets by cumulative chunk count, so a
-    # bucket prefix holds (to within one document) its exact share of the chunks.
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n_docs)
-    sizes = np.bincount(doc_of, minlength=n_docs)
-    bucket_of_doc = np.zeros(n_docs, dtype=np.int64)
-    cumulative = 0
-    for d in order:
-        bucket_of_doc[d] = min(BUCKETS - 1, cumulative * BUCKETS // n)
-        cumulative += int(sizes[d])
-    collections = [bucket_collection(int(bucket_of_doc[d])) for d in doc_of]
+    doc_of = document_runs(sources)
+    collections = assign_collections(doc_of, seed)
     queries = np.ascontiguousarray(data["query_embeddings"][:n_queries], dtype=np.float32)
     return Corpus(embeddings, collections, doc_of, queries, real)
 
@@ -175,24 +188,60 @@ def is_exact(corpus: Corpus, query: npt.NDArray[np.float32], got: list[int], wan
     return bool(np.all(1.0 - corpus.embeddings[got] @ query <= kth + 1e-5))
 
 
+@dataclass
+class TenantLoad:
+    """One tenant's share of a bench corpus: chunks [first, first + len(collections)) of the
+    corpus, their documents and collections, and the policy lines to install."""
+
+    name: str
+    policy: list[str]
+    embeddings: npt.NDArray[np.float32]
+    collections: list[str]
+    doc_of: npt.NDArray[np.int64]
+    first: int = 0
+    """Chunk i of this tenant gets id UUID(int=first + i + 1), so ids map back to the corpus."""
+
+
+def chunk_index(chunk_id: uuid.UUID) -> int:
+    """Corpus index of a chunk loaded by `load_tenants`."""
+    return chunk_id.int - 1
+
+
 def load_database(rt: Runtime, corpus: Corpus) -> tuple[TenantRef, float | None]:
-    """Rows written as the owner with COPY (loading is not what is measured); the tenant and
+    """The corpus as tenant TENANT, readable by USERS (see `load_tenants`)."""
+    policy = [f"p, {u}, {TENANT}, collection:{g}, read" for u, (g, _) in USERS.items()]
+    load = TenantLoad(TENANT, policy, corpus.embeddings, corpus.collections, corpus.doc_of)
+    refs, build_seconds = load_tenants(rt, [load])
+    return refs[TENANT], build_seconds
+
+
+def load_tenants(rt: Runtime, loads: list[TenantLoad]) -> tuple[dict[str, TenantRef], float | None]:
+    """Rows written as the owner with COPY (loading is not what is measured); the tenants and
     the HNSW build time in seconds (None when an already loaded database is reused)."""
+    refs: dict[str, TenantRef] = {}
+    loaded = []
     with rt.connect() as conn:
-        tenant = ensure_tenant(conn, TENANT)
-        with tenant_transaction(conn, tenant.id, access="admin") as tx:
-            have = tx.execute("SELECT count(*) FROM securerag.chunks").fetchone()
-            if have and have[0] == len(corpus.collections):
-                console.print(f"reusing the loaded tenant ({have[0]} chunks)")
-                return tenant, None
-            if have and have[0]:
-                raise SystemExit("the bench database holds a different corpus; delete bench/.cache/home")
-            lines = [f"p, {u}, {TENANT}, collection:{g}, read" for u, (g, _) in USERS.items()]
-            add_lines(tx, tenant, parse_policy(lines, tenant=TENANT), actor="bench", audit=rt.audit)
-    n = len(corpus.collections)
-    n_docs = int(corpus.doc_of[-1]) + 1
+        for load in loads:
+            tenant = refs[load.name] = ensure_tenant(conn, load.name)
+            with tenant_transaction(conn, tenant.id, access="admin") as tx:
+                have = tx.execute("SELECT count(*) FROM securerag.chunks").fetchone()
+                count = int(have[0]) if have else 0
+                if count and count != len(load.collections):
+                    raise SystemExit(
+                        f"the bench database holds a different corpus; delete {rt.settings.home}"
+                    )
+                loaded.append(count > 0)
+                if not count:
+                    lines = parse_policy(load.policy, tenant=load.name)
+                    add_lines(tx, tenant, lines, actor="bench", audit=rt.audit)
+    if all(loaded):
+        console.print("reusing the loaded tenants")
+        return refs, None
+    if any(loaded):
+        raise SystemExit(f"the bench database is partly loaded; delete {rt.settings.home}")
     from pgvector.psycopg import register_vector
 
+    total = sum(len(load.collections) for load in loads)
     with rt.db.connect_admin() as admin:
         register_vector(admin)
         # Bulk load: drop the HNSW index and build it once after the rows are in (as an
@@ -204,54 +253,14 @@ def load_database(rt: Runtime, corpus: Corpus) -> tuple[TenantRef, float | None]
         assert row is not None
         index_def = str(row[0]).replace(" ON ONLY ", " ON ")
         admin.execute("DROP INDEX securerag.chunks_embedding")
-        doc_ids = [uuid.UUID(int=(1 << 64) + d) for d in range(n_docs)]
-        first = np.searchsorted(corpus.doc_of, np.arange(n_docs))
-        sizes = np.bincount(corpus.doc_of, minlength=n_docs)
-        with admin.transaction(), admin.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
-                " sealed_meta, n_chunks) VALUES (%s, %s, %s, 0, '{}', %s, 'x', %s)",
-                [
-                    (tenant.id, doc_ids[d], corpus.collections[first[d]], uuid.uuid4(), int(sizes[d]))
-                    for d in range(n_docs)
-                ],
-            )
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("loading chunks (HNSW built as rows arrive)", total=n)
-            for start in range(0, n, 5_000):
-                stop = min(n, start + 5_000)
-                with (
-                    admin.transaction(),
-                    admin.cursor() as cur,
-                    cur.copy(
-                        "COPY securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
-                        " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
-                        " scanner_version)"
-                        " FROM STDIN"
-                    ) as copy,
-                ):
-                    for i in range(start, stop):
-                        copy.write_row(
-                            (
-                                tenant.id,
-                                uuid.UUID(int=i + 1),
-                                doc_ids[corpus.doc_of[i]],
-                                0,
-                                corpus.collections[i],
-                                0,
-                                [],
-                                corpus.embeddings[i],
-                                b"x",
-                                0.0,
-                                0,
-                                [],
-                                1,
-                            )
-                        )
-                progress.update(task, completed=stop)
+            task = progress.add_task("loading chunks", total=total)
+            for load in loads:
+                _copy_tenant(admin, refs[load.name], load, progress, task)
         # The graph must fit in maintenance_work_mem or the build slows several-fold
         # (about 2.1 KB per 384-d vector at m=16): give it that with a third to spare.
-        work_mem_mib = max(1024, int(n * 2200 * 1.33 / 2**20))
+        largest = max(len(load.collections) for load in loads)
+        work_mem_mib = max(1024, int(largest * 2200 * 1.33 / 2**20))
         console.print(f"building the HNSW index (maintenance_work_mem {work_mem_mib} MB)")
         start = time.perf_counter()
         admin.execute(f"SET maintenance_work_mem = '{work_mem_mib}MB'")
@@ -263,7 +272,56 @@ def load_database(rt: Runtime, corpus: Corpus) -> tuple[TenantRef, float | None]
         admin.execute("ANALYZE securerag.chunks")
         admin.execute("ANALYZE securerag.documents")
         admin.execute("ANALYZE securerag.collection_stats")
-    return tenant, build_seconds
+    return refs, build_seconds
+
+
+def _copy_tenant(admin: Any, tenant: TenantRef, load: TenantLoad, progress: Progress, task: Any) -> None:
+    n = len(load.collections)
+    n_docs = int(load.doc_of[-1]) + 1
+    # Document ids are unique across tenants too: the tenant's first chunk offsets them.
+    doc_ids = [uuid.UUID(int=(1 << 64) + load.first + d) for d in range(n_docs)]
+    first = np.searchsorted(load.doc_of, np.arange(n_docs))
+    sizes = np.bincount(load.doc_of, minlength=n_docs)
+    with admin.transaction(), admin.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO securerag.documents (tenant_id, id, collection, classification, acl, key_id,"
+            " sealed_meta, n_chunks) VALUES (%s, %s, %s, 0, '{}', %s, 'x', %s)",
+            [
+                (tenant.id, doc_ids[d], load.collections[first[d]], uuid.uuid4(), int(sizes[d]))
+                for d in range(n_docs)
+            ],
+        )
+    for start in range(0, n, 5_000):
+        stop = min(n, start + 5_000)
+        with (
+            admin.transaction(),
+            admin.cursor() as cur,
+            cur.copy(
+                "COPY securerag.chunks (tenant_id, id, document_id, ordinal, collection,"
+                " classification, acl, embedding, sealed, scan_score, scan_action, scan_reasons,"
+                " scanner_version)"
+                " FROM STDIN"
+            ) as copy,
+        ):
+            for i in range(start, stop):
+                copy.write_row(
+                    (
+                        tenant.id,
+                        uuid.UUID(int=load.first + i + 1),
+                        doc_ids[load.doc_of[i]],
+                        0,
+                        load.collections[i],
+                        0,
+                        [],
+                        load.embeddings[i],
+                        b"x",
+                        0.0,
+                        0,
+                        [],
+                        1,
+                    )
+                )
+        progress.advance(task, stop - start)
 
 
 BUILD_MEMORY: dict[str, Any] = {}
@@ -388,7 +446,7 @@ def run_authorized(
         grants = rt.authorizer.apply(tx, tenant, user)
         found = search.search(tx, tenant.id, grants.read, query, K, plan=plan)
     elapsed = (time.perf_counter() - start) * 1000
-    return [row.id.int - 1 for row in found.rows], found.plan, elapsed
+    return [chunk_index(row.id) for row in found.rows], found.plan, elapsed
 
 
 def run_baseline(
@@ -399,7 +457,7 @@ def run_baseline(
         tx.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
         rows = tx.execute(_BASELINE, {"tenant": tenant.id, "q": query, "k": K}).fetchall()
     elapsed = (time.perf_counter() - start) * 1000
-    return [r[0].int - 1 for r in rows], elapsed
+    return [chunk_index(r[0]) for r in rows], elapsed
 
 
 def main() -> None:
