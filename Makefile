@@ -9,8 +9,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# CPU build of torch, pinned: an unpinned torch pulls several GB of CUDA wheels.
 	$(PY) -m pip install --quiet torch==2.13.0
-	# The adapters' frameworks too: their tests run against the real classes.
-	$(PY) -m pip install --quiet -e '.[dev,langchain,llamaindex]'
+	# The adapters' frameworks (their tests run the real classes) and the bench extra.
+	$(PY) -m pip install --quiet -e '.[dev,langchain,llamaindex,bench]'
 	touch $@
 
 setup: $(VENV)/.installed
