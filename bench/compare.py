@@ -621,7 +621,7 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
     lines.append("| --- | --- | ---: | ---: |")
     for system, st in result["storage"].items():
         load = result["loading"].get(system)
-        how = "reused from an earlier run" if load is None else ", ".join(_figure(k, v) for k, v in load.items())
+        how = ", ".join(_figure(k, v) for k, v in load.items()) if load else "reused from an earlier run"
         total, hnsw = st["total_bytes"] / 2**20, st["hnsw_bytes"] / 2**20
         lines.append(f"| {system} | {how} | {total:,.0f} MiB | {hnsw:,.0f} MiB |")
     lines += [""] + [f"![{p}]({p})" for p in plots]
