@@ -402,6 +402,20 @@ def storage_figures(
     }
 
 
+def earlier_build(path: Path, chunks: int) -> dict[str, Any]:
+    """Build figures of the run that built a reused index, from its results file."""
+    try:
+        before = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    storage = before.get("storage") or {}
+    if before.get("chunks") != chunks or storage.get("hnsw_build_seconds") is None:
+        return {}
+    keep = ("hnsw_build_seconds", "server_peak_pss_bytes", "server_peak_process_rss_bytes")
+    built = storage.get("built") or before.get("when")
+    return {k: storage[k] for k in keep if k in storage} | {"built": built}
+
+
 _BASELINE = (
     "SELECT id FROM securerag.chunks WHERE tenant_id = %(tenant)s ORDER BY embedding <=> %(q)s LIMIT %(k)s"
 )
@@ -482,6 +496,8 @@ def main() -> None:
     rt = Runtime(settings, keys=keys, db=db, embedder=None)
     tenant, build_seconds = load_database(rt, corpus)
     storage = storage_figures(rt, tenant, len(corpus.collections), build_seconds)
+    if build_seconds is None:
+        storage.update(earlier_build(args.out / f"{args.name}.json", len(corpus.collections)))
     search = VectorSearch()
     ef = search.tuning.ef_search
     masks = {u: readable_mask(corpus, g) for u, (g, _) in USERS.items()}
@@ -578,6 +594,13 @@ def _derived_line(result: dict[str, Any]) -> str:
     )
 
 
+def _query_memory_line(result: dict[str, Any]) -> str:
+    memory = result.get("server_memory_while_querying")
+    if not memory:
+        return ""
+    return f" Server memory while querying peaked at {memory['peak_pss_bytes'] / 2**20:,.0f} MiB PSS."
+
+
 def _storage_line(storage: dict[str, Any]) -> str:
     if not storage:
         return "Storage: not recorded in this run."
@@ -587,6 +610,7 @@ def _storage_line(storage: dict[str, Any]) -> str:
         f"Storage: chunk partition {heap_mib:.0f} MiB ({storage['heap_bytes_per_chunk']} B/chunk), "
         f"HNSW index {index_mib:.0f} MiB ({storage['hnsw_bytes_per_chunk']} B/chunk), "
         + (f"built in {built} s" if built is not None else "index reused from an earlier run")
+        + (f" (in the run of {storage['built']})" if storage.get("built") else "")
     )
     if "server_peak_pss_bytes" in storage:
         peak = storage["server_peak_pss_bytes"] / 2**20
@@ -604,7 +628,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Baseline (unfiltered HNSW, ef_search {base['ef_search']}, same run): p50 {base['p50_ms']} ms, "
         f"p95 {base['p95_ms']} ms, recall@10 {base['recall_at_10']} against exact search.",
         "",
-        _storage_line(result.get("storage") or {}),
+        _storage_line(result.get("storage") or {}) + _query_memory_line(result),
         "",
         "| selectivity | readable chunks | recall@10 | min recall | short results | p50 ms | p95 ms "
         "| p95 / baseline | plans |",
