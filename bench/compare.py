@@ -253,8 +253,9 @@ def load_langchain(admin_conninfo: str, corpus: Corpus) -> float | None:
     if have == want:
         console.print("langchain-postgres: reusing the loaded rows")
         return None
-    if have:
-        raise SystemExit("langchain tables hold a different corpus; delete the compare home")
+    if have:  # an interrupted or different load: start again
+        with psycopg.connect(admin_conninfo, autocommit=True) as conn:
+            conn.execute("DROP TABLE langchain_pg_embedding, langchain_pg_collection")
     start = time.perf_counter()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("langchain-postgres: add_embeddings", total=want)
@@ -264,7 +265,8 @@ def load_langchain(admin_conninfo: str, corpus: Corpus) -> float | None:
                 hi = min(len(load.collections), lo + 1_000)
                 idx = range(load.first + lo, load.first + hi)
                 store.add_embeddings(
-                    texts=[str(corpus.texts[i]) for i in idx],
+                    # PostgreSQL text cannot hold NUL; a few source files have them.
+                    texts=[str(corpus.texts[i]).replace("\x00", "") for i in idx],
                     embeddings=corpus.embeddings[load.first + lo : load.first + hi].tolist(),
                     metadatas=[{"collection": load.collections[i - load.first]} for i in idx],
                     ids=[str(i) for i in idx],
@@ -548,6 +550,15 @@ LABELS = {
 }
 
 
+# Distinct markers, so that lines lying on each other (recall 1.0) stay visible.
+STYLES: dict[str, dict[str, Any]] = {
+    "securerag": {"marker": "o", "linewidth": 2.2, "zorder": 4},
+    "langchain-postgres": {"marker": "s", "markersize": 9, "markerfacecolor": "none", "zorder": 3},
+    "pgvector-hnsw": {"marker": "^", "zorder": 2},
+    "exact": {"marker": "D", "markersize": 4, "linestyle": ":", "zorder": 5},
+}
+
+
 def plot(result: dict[str, Any], out: Path, name: str) -> list[str]:
     import matplotlib
 
@@ -565,7 +576,7 @@ def plot(result: dict[str, Any], out: Path, name: str) -> list[str]:
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
         for system in SYSTEMS:
             mine = [next(r for r in rows if r["system"] == system and r["user"] == u) for u in USERS]
-            (line,) = ax.plot(sel, [value(r) for r in mine], marker="o", label=LABELS[system])
+            (line,) = ax.plot(sel, [value(r) for r in mine], label=LABELS[system], **STYLES[system])
             if suffix == "latency":
                 ax.plot(sel, [r["p95_ms"] for r in mine], linestyle="--", color=line.get_color(), alpha=0.6)
         ax.set_xscale("log")
@@ -579,7 +590,8 @@ def plot(result: dict[str, Any], out: Path, name: str) -> list[str]:
         ax.set_ylabel(ylabel)
         chunks = result["chunks"][QUERIED]
         ax.set_title(f"Authorized top-10, {chunks:,} chunks, {result['queries']} queries")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.minorticks_off()
+        ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
         file = f"{name}-{suffix}.png"
