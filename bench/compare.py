@@ -487,7 +487,7 @@ def main() -> None:
                 }
             )
     result = {
-        "command": "python bench/compare.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["python bench/compare.py", *sys.argv[1:]]),
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "server": server_version(admin),
