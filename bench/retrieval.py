@@ -87,8 +87,8 @@ def derive_embeddings(
     """Extend `real` to `n` vectors for scale runs beyond the embedded corpus.
 
     Derived vector i is copy c = i // len(real) of real chunk j = i % len(real): the normalised
-    sum of chunk j, a random share (0.2-0.8) of its neighbour in the same source, and Gaussian
-    noise (0.02 per dimension). It stays on the real data's manifold (cosine about 0.9 to its
+    sum of chunk j, a random share (0.2-0.8) of a neighbour (the next chunk when it is of the
+    same source, else the previous chunk), and Gaussian noise (0.02 per dimension). It stays on the real data's manifold (cosine about 0.9 to its
     origin) without being a duplicate; its source is the origin's with the copy number, so
     documents keep the real run structure. Only the first len(real) vectors are real MiniLM
     embeddings; reports say how many were derived.
@@ -207,17 +207,26 @@ def chunk_index(chunk_id: uuid.UUID) -> int:
     return chunk_id.int - 1
 
 
-def load_database(rt: Runtime, corpus: Corpus) -> tuple[TenantRef, float | None]:
+def load_database(rt: Runtime, corpus: Corpus, *, rebuild: bool = False) -> tuple[TenantRef, float | None]:
     """The corpus as tenant TENANT, readable by USERS (see `load_tenants`)."""
     policy = [f"p, {u}, {TENANT}, collection:{g}, read" for u, (g, _) in USERS.items()]
     load = TenantLoad(TENANT, policy, corpus.embeddings, corpus.collections, corpus.doc_of)
-    refs, build_seconds = load_tenants(rt, [load])
+    refs, build_seconds = load_tenants(rt, [load], rebuild=rebuild)
     return refs[TENANT], build_seconds
 
 
-def load_tenants(rt: Runtime, loads: list[TenantLoad]) -> tuple[dict[str, TenantRef], float | None]:
+_INDEX_DEF = (
+    "CREATE INDEX chunks_embedding ON securerag.chunks"
+    " USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
+)
+
+
+def load_tenants(
+    rt: Runtime, loads: list[TenantLoad], *, rebuild: bool = False
+) -> tuple[dict[str, TenantRef], float | None]:
     """Rows written as the owner with COPY (loading is not what is measured); the tenants and
-    the HNSW build time in seconds (None when an already loaded database is reused)."""
+    the HNSW build time in seconds (None when an already loaded and indexed database is
+    reused). `rebuild` drops and rebuilds the index of a loaded database, to time it."""
     refs: dict[str, TenantRef] = {}
     loaded = []
     with rt.connect() as conn:
@@ -234,29 +243,34 @@ def load_tenants(rt: Runtime, loads: list[TenantLoad]) -> tuple[dict[str, Tenant
                 if not count:
                     lines = parse_policy(load.policy, tenant=load.name)
                     add_lines(tx, tenant, lines, actor="bench", audit=rt.audit)
-    if all(loaded):
+    from pgvector.psycopg import register_vector
+
+    with rt.db.connect_admin() as admin:
+        row = admin.execute(
+            "SELECT indexdef FROM pg_indexes"
+            " WHERE schemaname = 'securerag' AND indexname = 'chunks_embedding'"
+        ).fetchone()
+    # The schema's own definition, as the migration created it (kept when a run dropped it).
+    index_def = str(row[0]).replace(" ON ONLY ", " ON ") if row else _INDEX_DEF
+    if all(loaded) and row is not None and not rebuild:
         console.print("reusing the loaded tenants")
         return refs, None
-    if any(loaded):
+    if any(loaded) and not all(loaded):
         raise SystemExit(f"the bench database is partly loaded; delete {rt.settings.home}")
-    from pgvector.psycopg import register_vector
 
     total = sum(len(load.collections) for load in loads)
     with rt.db.connect_admin() as admin:
         register_vector(admin)
         # Bulk load: drop the HNSW index and build it once after the rows are in (as an
-        # operator would), with the schema's own definition.
-        row = admin.execute(
-            "SELECT indexdef FROM pg_indexes"
-            " WHERE schemaname = 'securerag' AND indexname = 'chunks_embedding'"
-        ).fetchone()
-        assert row is not None
-        index_def = str(row[0]).replace(" ON ONLY ", " ON ")
-        admin.execute("DROP INDEX securerag.chunks_embedding")
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("loading chunks", total=total)
-            for load in loads:
-                _copy_tenant(admin, refs[load.name], load, progress, task)
+        # operator would). A run interrupted before the build left no index: build it now.
+        admin.execute("DROP INDEX IF EXISTS securerag.chunks_embedding")
+        if not all(loaded):
+            start = time.perf_counter()
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("loading chunks", total=total)
+                for load in loads:
+                    _copy_tenant(admin, refs[load.name], load, progress, task)
+            BUILD_FIGURES["copy_seconds"] = round(time.perf_counter() - start, 1)
         # The graph must fit in maintenance_work_mem or the build slows several-fold
         # (about 2.1 KB per 384-d vector at m=16): give it that with a third to spare.
         largest = max(len(load.collections) for load in loads)
@@ -264,10 +278,10 @@ def load_tenants(rt: Runtime, loads: list[TenantLoad]) -> tuple[dict[str, Tenant
         console.print(f"building the HNSW index (maintenance_work_mem {work_mem_mib} MB)")
         start = time.perf_counter()
         admin.execute(f"SET maintenance_work_mem = '{work_mem_mib}MB'")
-        with ServerMemory() as memory:
+        with ServerMemory(rt) as memory:
             admin.execute(index_def)
         build_seconds = time.perf_counter() - start
-        BUILD_MEMORY.update(memory.figures())
+        BUILD_FIGURES.update(memory.figures(), maintenance_work_mem_mib=work_mem_mib)
         console.print(f"built in {build_seconds:.0f} s")
         admin.execute("ANALYZE securerag.chunks")
         admin.execute("ANALYZE securerag.documents")
@@ -324,30 +338,47 @@ def _copy_tenant(admin: Any, tenant: TenantRef, load: TenantLoad, progress: Prog
         progress.advance(task, stop - start)
 
 
-BUILD_MEMORY: dict[str, Any] = {}
-"""Server memory while the index was built in this run (empty when it was reused)."""
+BUILD_FIGURES: dict[str, Any] = {}
+"""Load seconds, and server memory while the index was built, in this run (empty when reused)."""
 
 
 class ServerMemory:
-    """Samples the database server's memory every second while open: the peak of the summed
-    proportional set size of its processes (shared buffers and the index build's shared
-    memory counted once) and of the largest single process's resident set."""
+    """Samples one database server's memory every second while open: the peak of the summed
+    proportional set size of the postmaster and its children (shared buffers and the index
+    build's shared memory counted once) and of the largest single process's resident set.
+    Other servers on the host are not counted; a server on another host reads as 0."""
 
-    def __init__(self) -> None:
+    def __init__(self, rt: Runtime) -> None:
         import threading
+
+        import psutil
 
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.peak_pss = 0
         self.peak_rss = 0
+        self._postmaster: psutil.Process | None = None
+        with rt.db.connect_admin() as admin:
+            row = admin.execute("SELECT pg_backend_pid()").fetchone()
+        try:
+            backend = psutil.Process(int(row[0])) if row else None
+            parent = backend.parent() if backend else None
+            if parent is not None and parent.name() == "postgres":
+                self._postmaster = parent
+        except psutil.Error:
+            pass  # not on this host
 
     def _sample(self) -> None:
         import psutil
 
+        if self._postmaster is None:
+            return
         pss = rss = 0
-        for proc in psutil.process_iter(["name"]):
-            if proc.info["name"] != "postgres":
-                continue
+        try:
+            procs = [self._postmaster, *self._postmaster.children(recursive=True)]
+        except psutil.Error:
+            return
+        for proc in procs:
             try:
                 info = proc.memory_full_info()
             except (psutil.Error, OSError):
@@ -398,7 +429,7 @@ def storage_figures(
         "heap_bytes_per_chunk": round(heap / chunks),
         "hnsw_bytes_per_chunk": round(index / chunks),
         "hnsw_build_seconds": None if build_seconds is None else round(build_seconds, 1),
-        **BUILD_MEMORY,
+        **BUILD_FIGURES,
     }
 
 
@@ -411,7 +442,13 @@ def earlier_build(path: Path, chunks: int) -> dict[str, Any]:
     storage = before.get("storage") or {}
     if before.get("chunks") != chunks or storage.get("hnsw_build_seconds") is None:
         return {}
-    keep = ("hnsw_build_seconds", "server_peak_pss_bytes", "server_peak_process_rss_bytes")
+    keep = (
+        "hnsw_build_seconds",
+        "copy_seconds",
+        "maintenance_work_mem_mib",
+        "server_peak_pss_bytes",
+        "server_peak_process_rss_bytes",
+    )
     built = storage.get("built") or before.get("when")
     return {k: storage[k] for k in keep if k in storage} | {"built": built}
 
@@ -485,6 +522,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=ROOT / ".cache" / "home")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "results")
+    parser.add_argument(
+        "--rebuild-index", action="store_true", help="drop, rebuild and time the index of a loaded database"
+    )
     parser.add_argument("--name", default="retrieval", help="file name of the results (default retrieval)")
     args = parser.parse_args()
 
@@ -494,7 +534,7 @@ def main() -> None:
     keys = load_key_provider(settings)
     db, _ = initialize(settings, keys)
     rt = Runtime(settings, keys=keys, db=db, embedder=None)
-    tenant, build_seconds = load_database(rt, corpus)
+    tenant, build_seconds = load_database(rt, corpus, rebuild=args.rebuild_index)
     storage = storage_figures(rt, tenant, len(corpus.collections), build_seconds)
     if build_seconds is None:
         storage.update(earlier_build(args.out / f"{args.name}.json", len(corpus.collections)))
@@ -510,7 +550,7 @@ def main() -> None:
     baseline_default = Series()
     forced: dict[str, Series] = {}
     plans: tuple[Plan, ...] = ("exact", "hnsw") if args.plans else ()
-    with rt.connect() as conn, ServerMemory() as query_memory:
+    with rt.connect() as conn, ServerMemory(rt) as query_memory:
         # Warm caches and the policy cache, untimed.
         for q in corpus.queries[:20]:
             run_baseline(conn, tenant, q, ef)
