@@ -669,6 +669,8 @@ def markdown(result: dict[str, Any], plots: list[str]) -> str:
 def _figure(key: str, value: float) -> str:
     if key.endswith("_bytes"):
         return f"{key.removesuffix('_bytes').replace('_', ' ')} {value / 2**20:,.0f} MiB"
+    if key.endswith("_mib"):
+        return f"{key.removesuffix('_mib').replace('_', ' ')} {value:,.0f} MiB"
     return f"{key.removesuffix('_seconds').replace('_', ' ')} {value:,.1f} s"
 
 
