@@ -88,9 +88,9 @@ def derive_embeddings(
 
     Derived vector i is copy c = i // len(real) of real chunk j = i % len(real): the normalised
     sum of chunk j, a random share (0.2-0.8) of a neighbour (the next chunk when it is of the
-    same source, else the previous chunk), and Gaussian noise (0.02 per dimension). It stays on the real data's manifold (cosine about 0.9 to its
-    origin) without being a duplicate; its source is the origin's with the copy number, so
-    documents keep the real run structure. Only the first len(real) vectors are real MiniLM
+    same source, else the previous chunk), and Gaussian noise (0.02 per dimension). It stays
+    on the real data's manifold (cosine about 0.9 to its origin) without being a duplicate;
+    its source is the origin's with the copy number, so documents keep the real run structure. Only the first len(real) vectors are real MiniLM
     embeddings; reports say how many were derived.
     """
     r = len(real)
@@ -636,8 +636,8 @@ def _derived_line(result: dict[str, Any]) -> str:
 
 def _query_memory_line(result: dict[str, Any]) -> str:
     memory = result.get("server_memory_while_querying")
-    if not memory:
-        return ""
+    if not memory or not memory.get("peak_pss_bytes"):
+        return ""  # not measured (another host, or no sample taken)
     return f" Server memory while querying peaked at {memory['peak_pss_bytes'] / 2**20:,.0f} MiB PSS."
 
 
