@@ -90,8 +90,9 @@ def derive_embeddings(
     sum of chunk j, a random share (0.2-0.8) of a neighbour (the next chunk when it is of the
     same source, else the previous chunk), and Gaussian noise (0.02 per dimension). It stays
     on the real data's manifold (cosine about 0.9 to its origin) without being a duplicate;
-    its source is the origin's with the copy number, so documents keep the real run structure. Only the first len(real) vectors are real MiniLM
-    embeddings; reports say how many were derived.
+    its source is the origin's with the copy number, so documents keep the real run structure.
+    Only the first len(real) vectors are real MiniLM embeddings; reports say how many were
+    derived.
     """
     r = len(real)
     rng = np.random.default_rng(seed + 7)
