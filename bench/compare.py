@@ -168,24 +168,20 @@ class Securerag:
         self._conn.close()
 
 
-class _NoEmbeddings:
-    """PGVector needs an embeddings object; every call here passes vectors, so it is never used."""
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        raise NotImplementedError
-
-    def embed_query(self, text: str) -> list[float]:
-        raise NotImplementedError
-
-
 def _langchain_store(admin_conninfo: str, tenant: str) -> Any:
     import psycopg
     import sqlalchemy
     from langchain_core.embeddings import Embeddings
     from langchain_postgres import PGVector
 
-    class NoEmbeddings(_NoEmbeddings, Embeddings):
-        pass
+    class NoEmbeddings(Embeddings):
+        """PGVector needs an embeddings object; every call here passes vectors, so it is unused."""
+
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            raise NotImplementedError
+
+        def embed_query(self, text: str) -> list[float]:
+            raise NotImplementedError
 
     engine = sqlalchemy.create_engine(
         "postgresql+psycopg://", creator=lambda: psycopg.connect(admin_conninfo)
