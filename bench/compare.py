@@ -46,11 +46,10 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +61,7 @@ from rich.table import Table
 
 from retrieval import (
     BUILD_FIGURES,
+    Series,
     TenantLoad,
     assign_collections,
     document_runs,
@@ -377,28 +377,6 @@ def storage(admin_conninfo: str, refs: dict[str, TenantRef]) -> dict[str, Any]:
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-@dataclass
-class Series:
-    latencies_ms: list[float] = field(default_factory=list)
-    recalls: list[float] = field(default_factory=list)
-    short: int = 0
-    unauthorized: int = 0
-
-    def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies_ms)
-        n = len(lat)
-        return {
-            "queries": n,
-            "recall_at_10": round(statistics.fmean(self.recalls), 4),
-            "min_recall": round(min(self.recalls), 2),
-            "short_results": self.short,
-            "short_share": round(self.short / n, 4),
-            "unauthorized_rows": self.unauthorized,
-            "p50_ms": round(float(np.percentile(lat, 50)), 2),
-            "p95_ms": round(float(np.percentile(lat, 95)), 2),
-        }
 
 
 def measure(

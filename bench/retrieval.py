@@ -468,6 +468,8 @@ class Series:
     short: int = 0
     not_exact: int = 0
     """Results holding a row farther than the true k-th nearest (beyond float noise)."""
+    unauthorized: int = 0
+    """Rows returned outside the reader's readable set (bench/compare.py counts them)."""
     plans: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -477,7 +479,9 @@ class Series:
             "recall_at_10": round(statistics.fmean(self.recalls), 4) if self.recalls else None,
             "min_recall": round(min(self.recalls), 2) if self.recalls else None,
             "short_results": self.short,
+            "short_share": round(self.short / len(lat), 4) if lat else None,
             "not_exact": self.not_exact,
+            "unauthorized_rows": self.unauthorized,
             "p50_ms": round(float(np.percentile(lat, 50)), 3),
             "p95_ms": round(float(np.percentile(lat, 95)), 3),
             "plans": dict(sorted(self.plans.items())),
