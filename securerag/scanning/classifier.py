@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -63,23 +64,96 @@ def windows(text: str, *, max_words: int = WINDOW_WORDS) -> list[str]:
     return out
 
 
-@cache
-def _vectorizers() -> tuple[Any, Any]:
-    from sklearn.feature_extraction.text import HashingVectorizer
+_TOKENS = re.compile(r"(?u)\b\w+\b|[<>|\[\]{}#:]+")  # words, and the punctuation of chat templates
+_CHAR_N = (3, 4, 5)
+_PRIME = np.uint64(0x100000001B3)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_SPACE = 32
 
-    common = {"n_features": N_FEATURES, "alternate_sign": False, "norm": "l2", "lowercase": True}
-    tokens = r"(?u)\b\w+\b|[<>|\[\]{}#:]+"  # words, and the punctuation of chat templates
-    words = HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=tokens, **common)
-    chars = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **common)
-    return words, chars
+Hits = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
+"""One (text, feature) pair per occurrence: rows and columns of a count matrix."""
+
+
+@cache
+def _murmurhash() -> Any:
+    from sklearn.utils import murmurhash3_32  # scikit-learn takes seconds to import: not before use
+
+    return murmurhash3_32
+
+
+@lru_cache(maxsize=1 << 17)
+def _token_feature(token: str) -> int:
+    # The index scikit-learn's HashingVectorizer gives a token (MurmurHash3, seed 0).
+    return abs(int(_murmurhash()(token, seed=0))) % N_FEATURES
+
+
+def word_hits(texts: list[str]) -> Hits:
+    """Word 1- and 2-grams of each text, lower case, hashed as scikit-learn's
+    `HashingVectorizer(analyzer="word", ngram_range=(1, 2))` hashes them."""
+    rows: list[int] = []
+    cols: list[int] = []
+    for i, text in enumerate(texts):
+        tokens = _TOKENS.findall(text.lower())
+        grams = [*tokens, *(f"{a} {b}" for a, b in pairwise(tokens))]
+        rows += [i] * len(grams)
+        cols += map(_token_feature, grams)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+
+
+def char_hits(texts: list[str]) -> Hits:
+    """Character 3-5-grams inside each word (a word padded with one space each side,
+    lower case), hashed.
+
+    All texts are hashed in one numpy pass over their code points: each word is padded
+    with a space and words are joined by those spaces, so an n-gram that holds two
+    spaces in a row crosses a word (or text) boundary and is dropped.
+    """
+    padded = [" " + "  ".join(text.lower().split()) + " " for text in texts]
+    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(p) for p in padded])
+    doubles = np.concatenate([[0], np.cumsum((codes[:-1] == _SPACE) & (codes[1:] == _SPACE))])
+    rows: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)]
+    cols: list[npt.NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)]
+    hashed = codes.copy()
+    with np.errstate(over="ignore"):
+        for n in range(2, max(_CHAR_N) + 1):
+            hashed = hashed[:-1] * _PRIME + codes[n - 1 :]  # hashed[i]: codes[i : i + n]
+            if n not in _CHAR_N or not len(hashed):
+                continue
+            count = len(hashed)
+            inside = doubles[n - 1 : n - 1 + count] == doubles[:count]
+            mixed = (hashed[inside] ^ np.uint64(n)) * _MIX
+            cols.append(((mixed >> np.uint64(40)) % np.uint64(N_FEATURES)).astype(np.int64))
+            rows.append(owner[:count][inside])
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _matrix(hits: Hits, n_texts: int) -> Any:
+    from scipy.sparse import csr_matrix
+    from sklearn.preprocessing import normalize
+
+    rows, cols = hits
+    return normalize(csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_texts, N_FEATURES)))
 
 
 def featurize(texts: list[str]) -> Any:
-    """The sparse feature matrix for `texts` (word and character parts side by side)."""
+    """The sparse feature matrix for `texts`: l2-normalised word and character counts side
+    by side (what the model is trained on; `WindowClassifier` computes the same dot product
+    without building it)."""
     from scipy.sparse import hstack
 
-    words, chars = _vectorizers()
-    return hstack([words.transform(texts), chars.transform(texts)]).tocsr()
+    return hstack([_matrix(word_hits(texts), len(texts)), _matrix(char_hits(texts), len(texts))]).tocsr()
+
+
+def _normalised_dot(hits: Hits, weights: npt.NDArray[np.float32], n_texts: int) -> npt.NDArray[np.float64]:
+    """For each text, its l2-normalised count vector (from `hits`) dotted with `weights`."""
+    rows, cols = hits
+    pairs, counts = np.unique(rows * N_FEATURES + cols, return_counts=True)
+    row, col = pairs // N_FEATURES, pairs % N_FEATURES
+    counts = counts.astype(np.float64)
+    norm = np.sqrt(np.bincount(row, counts * counts, minlength=n_texts))
+    dot = np.bincount(row, counts * weights[col], minlength=n_texts)
+    return np.divide(dot, norm, out=np.zeros(n_texts), where=norm > 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +169,12 @@ class WindowClassifier:
         """P(injection) for each text."""
         if not texts:
             return np.zeros(0)
-        logits = featurize(texts) @ self.coef + self.intercept
+        n = len(texts)
+        logits = (
+            _normalised_dot(word_hits(texts), self.coef[:N_FEATURES], n)
+            + _normalised_dot(char_hits(texts), self.coef[N_FEATURES:], n)
+            + self.intercept
+        )
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
     def score_many(self, readings: list[list[str]]) -> list[float]:

@@ -25,11 +25,12 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import html
 import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 MAX_DECODED = 16
 MAX_DEPTH = 2
@@ -72,23 +73,29 @@ class Normalised:
 # -- invisible characters -------------------------------------------------------------
 
 
+# Printable ASCII, newline, tab and carriage return are never invisible: only the rest is
+# looked at one character at a time.
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e\n\t\r]")
+
+
 def _strip_invisible(text: str, out: Normalised) -> str:
-    kept: list[str] = []
     tags: list[str] = []
     zero_width = 0
-    for ch in text:
+
+    def visit(match: re.Match[str]) -> str:
+        nonlocal zero_width
+        ch = match.group()
         cp = ord(ch)
         if cp in _TAG_RANGE:
             tags.append(chr(cp - _TAG_BASE))
-            continue
-        if ch in "\n\t":
-            kept.append(ch)
-            continue
+            return ""
         category = unicodedata.category(ch)
-        if category == "Cf" or (category == "Cc" and ch != "\r"):
+        if category in ("Cf", "Cc"):
             zero_width += category == "Cf" and not 0xE0000 <= cp <= 0xE007F
-            continue
-        kept.append(ch)
+            return ""
+        return ch
+
+    kept = _NOT_PLAIN.sub(visit, text)
     out.count("zero_width", zero_width)
     hidden = "".join(tags)
     # Flag emoji (England, Scotland, Wales) spell short lowercase region codes in tags;
@@ -96,7 +103,7 @@ def _strip_invisible(text: str, out: Normalised) -> str:
     if len(hidden) > 7 or " " in hidden:
         out.count("tag_characters", len(hidden))
         out.add_view("unicode-tags", hidden)
-    return "".join(kept)
+    return kept
 
 
 # -- homoglyphs, leetspeak, spaced letters ---------------------------------------------
@@ -118,8 +125,13 @@ def _homoglyph_table() -> dict[str, str]:
 
 
 _WORD = re.compile(r"\w+")
+# A non-ASCII letter or digit: only words with one can hide a look-alike.
+_FOREIGN_WORD_CHAR = re.compile(r"[^\W\x00-\x7f]")
+_NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
+_ASCII_LETTERS = re.compile(r"[A-Za-z]")
 
 
+@lru_cache(maxsize=4096)
 def _is_latin(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
 
@@ -131,14 +143,20 @@ def fold_homoglyphs(text: str) -> tuple[str, int]:
     is made only of look-alikes inside mostly Latin text. Cyrillic or Greek
     prose is left as it is: its own words are not disguised Latin.
     """
+    if not _FOREIGN_WORD_CHAR.search(text):
+        return text, 0
+    foreign_letters = [ch for ch in _NON_ASCII_LETTER.findall(text) if ch.isalpha()]
     table = _homoglyph_table()
-    letters = [ch for ch in text if ch.isalpha()]
-    mostly_latin = not letters or sum(map(_is_latin, letters)) >= 0.6 * len(letters)
+    ascii_letters = len(_ASCII_LETTERS.findall(text))
+    letters = ascii_letters + len(foreign_letters)
+    mostly_latin = ascii_letters + sum(map(_is_latin, foreign_letters)) >= 0.6 * letters
     folded = 0
 
     def fold(match: re.Match[str]) -> str:
         nonlocal folded
         word = match.group()
+        if word.isascii():
+            return word
         foreign = [ch for ch in word if not _is_latin(ch)]
         if not foreign or not all(ch in table for ch in foreign):
             return word
@@ -192,11 +210,20 @@ _HTML_HINT = re.compile(r"<!--|<[a-zA-Z][\w-]*(?:\s[^<>]*)?>")
 _MD_COMMENT = re.compile(r"^\s*\[(?://|comment|_)\]:\s*(?:#|<>)\s*[\"'(]?(.*?)[\"')]?\s*$", re.MULTILINE)
 
 
+def _may_hide(markup: str) -> bool:
+    """Whether `markup` has anything `extract_html` reads as hidden: a comment, an attribute
+    named or valued `hidden` (`hidden`, `aria-hidden`, `type=hidden`) or a `style`. Attribute
+    names are never entity-encoded and values are decoded here first, so this never
+    says no to markup that hides something; it spares the HTML parser the rest."""
+    plain = html.unescape(markup).lower()
+    return "<!--" in plain or "hidden" in plain or "style" in plain
+
+
 def _hidden_markup(text: str, out: Normalised) -> None:
     for match in _MD_COMMENT.finditer(text):
         out.count("markdown_comment")
         out.add_view("markdown-comment", match.group(1))
-    if _HTML_HINT.search(text):
+    if _HTML_HINT.search(text) and _may_hide(text):
         from securerag.ingestion.html import extract_html
 
         parts = extract_html(text)
@@ -261,7 +288,7 @@ def _decode_runs(text: str, out: Normalised, depth: int) -> None:
             decoded = decode(match.group())
             if decoded is not None:
                 found.append((origin, decoded))
-    for match in _URLENC.finditer(text):
+    for match in _URLENC.finditer(text) if "%" in text else ():
         if len(found) >= MAX_DECODED:
             break
         decoded = urllib.parse.unquote_plus(match.group())
@@ -309,9 +336,17 @@ def squash(text: str) -> str:
     return _NON_LETTERS.sub("", text.lower())
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def normalise(text: str) -> Normalised:
     """Every view of `text` the detectors should read (see the module docstring)."""
     out = Normalised(text="")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (JSON can carry them): each becomes U+FFFD
+        text, n = _SURROGATE.subn("\ufffd", text)
+        out.count("invalid_unicode", n)
     out.text = _basic(text, out)
     _hidden_markup(out.text, out)
 

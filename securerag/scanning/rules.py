@@ -1,4 +1,4 @@
-"""The rule layer: patterns for what an injected instruction has to say.
+r"""The rule layer: patterns for what an injected instruction has to say.
 
 Rule names are the reasons a verdict reports: `override`, `new_instructions`,
 `role_play`, `template_spoof`, `fake_boundary`, `prompt_leak`,
@@ -9,23 +9,119 @@ Chinese and Japanese for the phrases that matter most.
 Each rule has a weight; the rule layer's score is 1 - Π(1 - w) over the
 distinct rules that match any view of the text, so independent signals add
 up and no single weak one decides.
+
+Speed: Python's `re` tries every alternation at every position of the text,
+about 0.1 ms per rule per chunk. Each rule therefore also carries a
+*prefilter*, the same pattern relaxed so that it matches a superset of what
+the rule matches (word boundaries and lookarounds dropped, `\w`, `\s` and
+`\d` widened to Unicode), compiled with RE2, which scans in linear time
+and about ten times faster. Only a text the prefilter accepts is searched
+with `re`, which gives the match and its span; a verdict is exactly what
+the `re` patterns alone would give (tests check this on every dataset text
+and with hypothesis).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
 
 from securerag.scanning.normalise import Normalised
+
+# Outside a character class `\w`, `\s`, `\d` become classes; inside one, their contents.
+_WIDE_CLASSES = {"w": r"_\pL\pN", "s": r"\s\pZ\x{1c}-\x{1f}\x{85}", "d": r"\pN"}
+# Letters Python's case-insensitive matching equates that Unicode case folding (RE2) does
+# not: the prefilter reads them as their plain counterparts.
+_PYTHON_CASE_EXTRAS = str.maketrans({"ı": "i", "İ": "I", "ſ": "s"})
+# The longest prefilters need more than RE2's default 8 MiB for their DFA (RE2 falls back
+# to a slower engine and logs to stderr otherwise). Submatches are never needed.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.max_mem = 32 << 20
+_RE2_OPTIONS.never_capture = True
+_RE2_OPTIONS.log_errors = False
+
+
+_COUNTED = re.compile(r"\{(\d*),?(\d*)\}")
+
+
+def relaxed(pattern: str) -> str:
+    r"""`pattern` rewritten for RE2 to match a superset of what Python's `re` matches with it:
+    `\b` and lookaround groups removed, `\w`, `\s`, `\d` widened to their Unicode meaning,
+    and counted repetition made open (`.{0,60}` -> `.*`, `x{2,5}` -> `x+`), which keeps
+    RE2's automaton small."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            e = pattern[i + 1]
+            if e == "b" and not in_class:
+                pass
+            elif e in _WIDE_CLASSES:
+                out.append(_WIDE_CLASSES[e] if in_class else f"[{_WIDE_CLASSES[e]}]")
+            else:
+                out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            out.append(c)
+            in_class = c != "]"
+            i += 1
+            continue
+        if c == "[":
+            # A `]` right after `[` or `[^` is a literal, not the end of the class.
+            j = i + 1 + (pattern[i + 1] == "^")
+            j += pattern[j] == "]"
+            out.append(pattern[i:j])
+            in_class, i = True, j
+            continue
+        counted = _COUNTED.match(pattern, i)
+        if counted:
+            out.append("*" if int(counted.group(1) or 0) == 0 else "+")
+            i = counted.end()
+            continue
+        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
+            depth, i = 1, i + 1
+            while depth:
+                depth += {"(": 1, ")": -1}.get(pattern[i], 0)
+                i += 2 if pattern[i] == "\\" else 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One detection rule: a name (the reason reported), a weight, a pattern."""
+    """One detection rule: a name (the reason reported), a weight, a pattern, and the
+    pattern's RE2 prefilter (see the module docstring)."""
 
     name: str
     weight: float
     pattern: re.Pattern[str]
+    prefilter: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        flags = "(?i)" if self.pattern.flags & re.IGNORECASE else ""
+        flags += "(?m)" if self.pattern.flags & re.MULTILINE else ""
+        object.__setattr__(
+            self, "prefilter", re2.compile((flags + relaxed(self.pattern.pattern)).encode(), _RE2_OPTIONS)
+        )
+
+    def search(self, text: str, prefiltered: bytes) -> re.Match[str] | None:
+        """The rule's first match in `text`; `prefiltered` is `prefilter_text(text)`."""
+        if self.prefilter.search(prefiltered) is None:
+            return None
+        return self.pattern.search(text)
+
+
+def prefilter_text(text: str) -> bytes:
+    """What the RE2 prefilters read of `text`: UTF-8 (RE2's own encoding, so it is encoded
+    once rather than once per rule), with `_PYTHON_CASE_EXTRAS` folded."""
+    return text.translate(_PYTHON_CASE_EXTRAS).encode("utf-8", "surrogatepass")
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
@@ -339,11 +435,12 @@ def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
         *(r for r in views if r[0] == "folded"),
         *(r for r in views if r[0] == "rot13"),
     ]
+    prefiltered = [prefilter_text(text) for _, text in readings]
     for rule in RULES:
         if rule.name in found and found[rule.name][0] >= rule.weight:
             continue
-        for origin, text in readings:
-            match = rule.pattern.search(text)
+        for (origin, text), pre in zip(readings, prefiltered, strict=True):
+            match = rule.search(text, pre)
             if match:
                 weight = rule.weight * (QUOTED_DISCOUNT if _quoted(text, match) else 1.0)
                 if weight > found.get(rule.name, (0.0, ""))[0]:
@@ -351,6 +448,6 @@ def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
                 break
     if norm.squashed:
         for rule in SQUASHED_RULES:
-            if rule.name not in found and rule.pattern.search(norm.squashed):
+            if rule.name not in found and rule.search(norm.squashed, norm.squashed.encode()):
                 found[rule.name] = (rule.weight, "squashed")
     return found

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from securerag.ingestion import RuleScanner
 from securerag.models import Action
+from securerag.scanning.rules import RULES, SQUASHED_RULES, Rule, prefilter_text, relaxed
 
 SCANNER = RuleScanner()
 
@@ -119,3 +126,58 @@ def test_thresholds_decide_the_action() -> None:
 def test_rules_are_linear_on_adversarial_runs(unit: str) -> None:
     """A megabyte of one repeated unit is scanned in linear time."""
     SCANNER.scan(unit * (1_000_000 // len(unit)))
+
+
+# -- the RE2 prefilter -------------------------------------------------------------------------
+
+_DATASET = Path(__file__).resolve().parents[1] / "data" / "injection" / "dataset.jsonl"
+_ALL_RULES = (*RULES, *SQUASHED_RULES)
+
+
+def test_relaxed_drops_boundaries_and_lookarounds_and_opens_counts() -> None:
+    assert relaxed(r"\bignore\b.{0,40}x{2,5}(?![\w ]*-----)y") == "ignore.*x+y"
+    assert relaxed(r"[\w.]+@[^)\s]") == r"[_\pL\pN.]+@[^)\s\pZ\x{1c}-\x{1f}\x{85}]"
+    assert relaxed(r"\{\[a\]\}[]{}]") == r"\{\[a\]\}[]{}]"  # escapes and literal `]` kept
+
+
+def test_prefilter_never_misses_what_the_rule_matches_on_the_dataset() -> None:
+    """Every rule match on every text of the labelled dataset passes the rule's prefilter."""
+    texts = [json.loads(line)["text"] for line in _DATASET.read_text().splitlines()]
+    matched = 0
+    for text in texts:
+        pre = prefilter_text(text)
+        for rule in _ALL_RULES:
+            if rule.pattern.search(text):
+                matched += 1
+                assert rule.prefilter.search(pre) is not None, (rule.name, text[:80])
+    assert matched > 1000  # the check saw real matches
+
+
+_PIECES = st.sampled_from(
+    [
+        "ignore", "IGNORE", "ıgnore", "İGNORE", "all previous", "instructions", "système", "правила",
+        "забудь", "指令", "忽略", "send", "the conversation", "to", "https://x.example/?q=", "@mail.",
+        "user", "do not", "tell", "<|im_start|>", "[INST]", "System:", "---", "END", "\n", " ", "\u00a0",
+        "\u2003", "é", "_", "1", "you are now", "ſecret", "Zugang", "«", "»", '"', "`", "![a](", ")",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=14).map("".join))
+def test_prefilter_is_a_superset_of_the_rule(text: str) -> None:
+    """Whatever a rule's `re` pattern finds, its RE2 prefilter accepts: word boundaries,
+    Unicode classes and Python's extra case equivalences (ı, İ, ſ) included."""
+    pre = prefilter_text(text)
+    for rule in _ALL_RULES:
+        if rule.pattern.search(text):
+            assert rule.prefilter.search(pre) is not None, (rule.name, text)
+
+
+def test_prefilter_keeps_unicode_word_boundaries_honest() -> None:
+    """RE2's `\\b` knows only ASCII words: kept, it would never see a boundary around a
+    Cyrillic word, and the prefilter would drop what the rule matches."""
+    rule = Rule("demo", 0.5, re.compile(r"\bновые\s+правила\b", re.IGNORECASE))
+    text = "Вот НОВЫЕ\u00a0правила."
+    assert rule.pattern.search(text)
+    assert rule.search(text, prefilter_text(text))

@@ -1,0 +1,76 @@
+"""The learned layer's features: what it hashes, and that the fast scoring path computes
+exactly what the model was trained on."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from securerag.scanning import classifier as clf
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "injection" / "dataset.jsonl"
+TEXTS = [json.loads(line)["text"] for line in DATA.read_text().splitlines()][::7]
+
+
+def _counts(hits: clf.Hits, row: int = 0) -> Counter[int]:
+    rows, cols = hits
+    return Counter(int(c) for c in cols[rows == row])
+
+
+def test_word_features_are_scikit_learns() -> None:
+    """Word 1-2-grams hash to the indices scikit-learn's HashingVectorizer gives them."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    reference = HashingVectorizer(
+        analyzer="word",
+        ngram_range=(1, 2),
+        token_pattern=r"(?u)\b\w+\b|[<>|\[\]{}#:]+",
+        n_features=clf.N_FEATURES,
+        alternate_sign=False,
+        norm=None,
+    ).transform(TEXTS)
+    ours = clf.featurize(TEXTS)[:, : clf.N_FEATURES]
+    assert ((reference > 0) != (ours > 0)).nnz == 0
+
+
+def test_fast_scores_equal_the_trained_features() -> None:
+    """`probabilities` (no sparse matrix) equals the logistic model on `featurize`."""
+    model = clf.bundled()
+    fast = model.probabilities(TEXTS)
+    slow = 1 / (1 + np.exp(-(clf.featurize(TEXTS) @ model.coef + model.intercept)))
+    assert np.allclose(fast, slow, atol=1e-9)
+    assert 0.05 < float(np.mean(fast > 0.5)) < 0.95  # real scores, not a constant
+
+
+_WORD = st.text(st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=8)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WORD, min_size=1, max_size=6))
+def test_character_ngrams_stay_inside_words(words: list[str]) -> None:
+    """A text's character n-grams are those of its words, one by one: none crosses a space."""
+    whole = _counts(clf.char_hits([" ".join(words)]))
+    parts: Counter[int] = Counter()
+    for word in " ".join(words).split():
+        parts += _counts(clf.char_hits([word]))
+    assert whole == parts
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
+def test_features_do_not_depend_on_the_batch(texts: list[str]) -> None:
+    """Hashing texts together gives each the features it has alone (no n-gram spans two)."""
+    together = clf.char_hits(texts)
+    for i, text in enumerate(texts):
+        assert _counts(together, i) == _counts(clf.char_hits([text]))
+
+
+def test_known_character_ngrams() -> None:
+    """`ab` padded is ` ab `: 3-grams ` ab`, `ab `, and the 4-gram ` ab `."""
+    assert sum(_counts(clf.char_hits(["AB"])).values()) == 3
+    assert sum(_counts(clf.char_hits([""])).values()) == 0
