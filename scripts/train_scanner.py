@@ -32,7 +32,7 @@ from securerag.scanning.classifier import WindowClassifier, featurize, windows
 from securerag.scanning.scanner import classifier_readings
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 FLAG_THRESHOLDS = (0.5, 0.55, 0.6)
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
-from itertools import pairwise
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -74,30 +74,40 @@ Hits = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]
 """One (text, feature) pair per occurrence: rows and columns of a count matrix."""
 
 
-@cache
-def _murmurhash() -> Any:
-    from sklearn.utils import murmurhash3_32  # scikit-learn takes seconds to import: not before use
-
-    return murmurhash3_32
-
-
-@lru_cache(maxsize=1 << 17)
-def _token_feature(token: str) -> int:
-    # The index scikit-learn's HashingVectorizer gives a token (MurmurHash3, seed 0).
-    return abs(int(_murmurhash()(token, seed=0))) % N_FEATURES
+def _mix(hashed: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.int64]:
+    """Feature indices for 64-bit hashes (a multiplicative mix, top bits kept)."""
+    with np.errstate(over="ignore"):
+        mixed = (hashed ^ np.uint64(salt)) * _MIX
+    return ((mixed >> np.uint64(40)) % np.uint64(N_FEATURES)).astype(np.int64)
 
 
 def word_hits(texts: list[str]) -> Hits:
-    """Word 1- and 2-grams of each text, lower case, hashed as scikit-learn's
-    `HashingVectorizer(analyzer="word", ngram_range=(1, 2))` hashes them."""
-    rows: list[int] = []
-    cols: list[int] = []
-    for i, text in enumerate(texts):
-        tokens = _TOKENS.findall(text.lower())
-        grams = [*tokens, *(f"{a} {b}" for a, b in pairwise(tokens))]
-        rows += [i] * len(grams)
-        cols += map(_token_feature, grams)
-    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+    """Word 1- and 2-grams of each text (lower case; words and runs of chat-template
+    punctuation), hashed.
+
+    Every token of every text is hashed in one numpy pass: a token's polynomial hash
+    is the sum of its code points times powers of a prime, summed per token with
+    `np.add.reduceat`; a 2-gram hashes the pair of its tokens' hashes.
+    """
+    token_lists = [_TOKENS.findall(text.lower()) for text in texts]
+    tokens = list(chain.from_iterable(token_lists))
+    if not tokens:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    owner = np.repeat(np.arange(len(texts), dtype=np.int64), [len(t) for t in token_lists])
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    ends = np.cumsum(lengths)
+    codes = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        powers = np.ones(int(lengths.max()), dtype=np.uint64)
+        powers[1:] = np.cumprod(np.full(len(powers) - 1, _PRIME, dtype=np.uint64))
+        # Position p of a token ending at e weighs PRIME ** (e - 1 - p).
+        weight = powers[np.repeat(ends, lengths) - 1 - np.arange(len(codes))]
+        unigrams = np.add.reduceat(codes * weight, ends - lengths)
+        bigrams = unigrams[:-1] * _MIX + unigrams[1:]
+    same_text = owner[:-1] == owner[1:]
+    rows = np.concatenate([owner, owner[:-1][same_text]])
+    cols = np.concatenate([_mix(unigrams, 1), _mix(bigrams[same_text], 2)])
+    return rows, cols
 
 
 def char_hits(texts: list[str]) -> Hits:
@@ -122,8 +132,7 @@ def char_hits(texts: list[str]) -> Hits:
                 continue
             count = len(hashed)
             inside = doubles[n - 1 : n - 1 + count] == doubles[:count]
-            mixed = (hashed[inside] ^ np.uint64(n)) * _MIX
-            cols.append(((mixed >> np.uint64(40)) % np.uint64(N_FEATURES)).astype(np.int64))
+            cols.append(_mix(hashed[inside], n + 10))
             rows.append(owner[:count][inside])
     return np.concatenate(rows), np.concatenate(cols)
 

@@ -22,20 +22,22 @@ def _counts(hits: clf.Hits, row: int = 0) -> Counter[int]:
     return Counter(int(c) for c in cols[rows == row])
 
 
-def test_word_features_are_scikit_learns() -> None:
-    """Word 1-2-grams hash to the indices scikit-learn's HashingVectorizer gives them."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+def _polynomial(token: str) -> int:
+    value = 0
+    for ch in token:
+        value = (value * 0x100000001B3 + ord(ch)) % 2**64
+    return value
 
-    reference = HashingVectorizer(
-        analyzer="word",
-        ngram_range=(1, 2),
-        token_pattern=r"(?u)\b\w+\b|[<>|\[\]{}#:]+",
-        n_features=clf.N_FEATURES,
-        alternate_sign=False,
-        norm=None,
-    ).transform(TEXTS)
-    ours = clf.featurize(TEXTS)[:, : clf.N_FEATURES]
-    assert ((reference > 0) != (ours > 0)).nnz == 0
+
+def test_word_features_hash_each_token_and_each_pair() -> None:
+    """`A b` has three word features (`a`, `b`, `a b`); tokens hash by their own letters."""
+    rows, cols = clf.word_hits(["A b", "", "b a b"])
+    assert list(rows) == [0, 0, 2, 2, 2, 0, 2, 2]
+    a, b, ab, ba = cols[0], cols[1], cols[5], cols[6]
+    assert list(cols) == [a, b, b, a, b, ab, ba, ab]
+    tokens = ["hello", "<|", "système"]
+    expected = clf._mix(np.array([_polynomial(t) for t in tokens], dtype=np.uint64), 1)
+    assert list(clf.word_hits([" ".join(tokens)])[1][:3]) == list(expected)
 
 
 def test_fast_scores_equal_the_trained_features() -> None:
@@ -65,9 +67,10 @@ def test_character_ngrams_stay_inside_words(words: list[str]) -> None:
 @given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
 def test_features_do_not_depend_on_the_batch(texts: list[str]) -> None:
     """Hashing texts together gives each the features it has alone (no n-gram spans two)."""
-    together = clf.char_hits(texts)
-    for i, text in enumerate(texts):
-        assert _counts(together, i) == _counts(clf.char_hits([text]))
+    for hits in (clf.char_hits, clf.word_hits):
+        together = hits(texts)
+        for i, text in enumerate(texts):
+            assert _counts(together, i) == _counts(hits([text]))
 
 
 def test_known_character_ngrams() -> None:
