@@ -26,6 +26,7 @@ from securerag.protocols import Embedder, Scanner, Secrets
 from securerag.retrieval.batching import QueryBatcher
 from securerag.retrieval.context import AssembledContext, ChunkHit, TokenCounter, assemble_context
 from securerag.retrieval.search import ChunkRow, Plan, VectorSearch
+from securerag.scanning.scanner import is_stale, refreshed
 from securerag.tenants import TenantRef
 
 _log = logging.getLogger(__name__)
@@ -45,10 +46,6 @@ class _Opened:
     text: str
     shown: str
     sealed_scan: dict[str, Any] | None
-
-
-def _stale(sealed_scan: dict[str, Any] | None, version: int) -> bool:
-    return not sealed_scan or int(sealed_scan["version"]) < version
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +328,7 @@ class Retriever:
         # missing or older than the running scanner.
         title = str(meta["title"])
         sealed: dict[str, Any] = meta.get("title_scan") or {}
-        if _stale(sealed, self._scanner.version):
+        if is_stale(sealed, self._scanner.version):
             action = self._scanner.scan(title).action
         else:
             action = self._scanner.action_for(float(sealed["score"]))
@@ -388,19 +385,13 @@ class Retriever:
     def _verdicts(self, tenant: TenantRef, opened: list[_Opened]) -> list[ScanResult]:
         """Each chunk's verdict: the sealed one, or a rescan (one batch) when it is older
         than the running scanner."""
-        stale = [i for i, o in enumerate(opened) if _stale(o.sealed_scan, self._scanner.version)]
+        stale = [i for i, o in enumerate(opened) if is_stale(o.sealed_scan, self._scanner.version)]
         fresh = dict(zip(stale, self._scanner.scan_many([opened[i].text for i in stale]), strict=True))
         out: list[ScanResult] = []
         for i, o in enumerate(opened):
             sealed = o.sealed_scan or {}
             if i in fresh:
-                score, reasons = fresh[i].score, fresh[i].reasons
-                hidden = [str(r) for r in sealed.get("reasons", ()) if str(r).startswith("hidden:")]
-                if hidden and float(sealed["score"]) > score:
-                    # The document's hidden text raised this verdict at ingestion and is not in
-                    # the chunk: a rescan must not lower it.
-                    score = float(sealed["score"])
-                    reasons = tuple(dict.fromkeys((*reasons, *hidden)))
+                score, reasons = refreshed(sealed, fresh[i])
             else:
                 score, reasons = float(sealed["score"]), tuple(map(str, sealed["reasons"]))
             level = Level(o.row.classification).label

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from securerag.audit import AuditLog
+from securerag.cli.batchwork import chosen_tenants, document_progress
 from securerag.cli.operator import operator
 from securerag.config import Settings
 from securerag.crypto.aead import KEY_BYTES
@@ -21,7 +21,7 @@ from securerag.db.database import app_role_password
 from securerag.db.migrate import INIT_LOCK
 from securerag.errors import SecureRagError
 from securerag.ingestion.rotation import RotationReport, rotate_tenant
-from securerag.tenants import TenantRef, find_tenant
+from securerag.tenants import TenantRef
 
 if TYPE_CHECKING:
     from securerag.runtime import Runtime
@@ -31,13 +31,7 @@ def rotate(rt: Runtime, *, tenant: str | None, actor: str, console: Console) -> 
     """Rotate the data keys of one tenant, or of every tenant, re-encrypting every document."""
     failed = 0
     with rt.connect() as conn:
-        if tenant is not None:
-            tenants = [find_tenant(conn, tenant)]
-        else:
-            with rt.db.connect_admin() as admin:
-                rows = admin.execute("SELECT id, name FROM securerag.tenants ORDER BY id").fetchall()
-            tenants = [TenantRef(int(i), str(n)) for i, n in rows]
-        for ref in tenants:
+        for ref in chosen_tenants(rt, conn, tenant):
             report = _rotate_one(rt, conn, ref, actor=actor, console=console)
             verb = "rotated" if report.started else "resumed and finished rotating"
             console.print(
@@ -55,24 +49,8 @@ def rotate(rt: Runtime, *, tenant: str | None, actor: str, console: Console) -> 
 
 
 def _rotate_one(rt: Runtime, conn: Any, ref: TenantRef, *, actor: str, console: Console) -> RotationReport:
-    progress = Progress(
-        TextColumn(f"re-encrypting {ref.name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
+    progress, started, advanced = document_progress(f"re-encrypting {ref.name}", console)
     with progress:
-        task = progress.add_task("rotate", total=None)
-
-        def started(total: int) -> None:
-            progress.update(task, total=total)
-
-        def advanced() -> None:
-            progress.advance(task)
-
         return rotate_tenant(
             conn, rt.keyring, rt.audit, ref, actor=actor, on_start=started, on_document=advanced
         )

@@ -347,6 +347,32 @@ def scan(json_out: JsonOpt = False) -> None:
             out.print(f"{result.action.label:8} {result.score:.2f} {', '.join(result.reasons)}")
 
 
+@app.command()
+def rescan(
+    tenant: Annotated[str | None, typer.Option("--tenant", "-t", help="Tenant name (default: all).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Rescan stored chunks whose sealed verdict is older than the running scanner (after an
+    upgrade), so retrieval reads current verdicts again; resumable."""
+    from securerag.cli.rescan import rescan as run
+
+    summaries = run(_runtime(), tenant=tenant, actor=operator(), console=err)
+    for summary in summaries:
+        if json_out:
+            sys.stdout.write(json.dumps(summary) + "\n")
+        else:
+            out.print(
+                f"{summary['tenant']}: {summary['chunks']} chunks in {summary['documents']} documents "
+                f"rescanned (scanner version {summary['scanner_version']}); "
+                f"{summary['changed']} changed action"
+            )
+            for document_id in summary["failed"]:
+                out.print(f"{summary['tenant']}: document {document_id} did not authenticate; not rescanned")
+    failed = sum(len(s["failed"]) for s in summaries)
+    if failed:
+        raise SecureRagError(f"{failed} documents did not authenticate and were not rescanned")
+
+
 @document_app.command("delete")
 def document_delete(document_id: str, tenant: TenantOpt) -> None:
     """Delete a document for good: chunks, vectors and its key."""

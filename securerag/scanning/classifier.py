@@ -192,10 +192,11 @@ class WindowClassifier:
         cut: list[str] = []
         owner: list[int] = []
         for i, texts in enumerate(readings):
-            for text in texts:
-                pieces = windows(text)
-                cut += pieces
-                owner += [i] * len(pieces)
+            # Readings of one chunk share most windows (a folded view differs in a word or
+            # two): each distinct window is scored once.
+            pieces = list(dict.fromkeys(chain.from_iterable(map(windows, texts))))
+            cut += pieces
+            owner += [i] * len(pieces)
         best = np.zeros(len(readings))
         if cut:
             np.maximum.at(best, np.asarray(owner), self.probabilities(cut))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from securerag.models import Action, ScanResult
 from securerag.scanning import classifier as _classifier
@@ -35,6 +36,29 @@ _OBFUSCATION_WEIGHTS = {"tag_characters": 0.5, "zero_width": 0.15}
 # Chosen on the dev split with the bundled model (scripts/train_scanner.py).
 DEFAULT_FLAG = 0.55
 DEFAULT_WITHHOLD = 0.8
+
+
+def is_stale(sealed: Mapping[str, object] | None, version: int) -> bool:
+    """Whether a sealed verdict is missing or older than scanner `version`."""
+    return not sealed or int(str(sealed["version"])) < version
+
+
+def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[float, tuple[str, ...]]:
+    """The score and reasons that replace a stale sealed verdict after a rescan.
+
+    A rescan reads the chunk only. A verdict that the document's hidden text raised at
+    ingestion (reasons `hidden:*`; hidden HTML is scanned but never stored) is not
+    lowered by it: the higher sealed score stays, with its hidden reasons.
+    """
+    score, reasons = fresh.score, fresh.reasons
+    if sealed:
+        hidden = [
+            str(r) for r in cast(Sequence[object], sealed.get("reasons", ())) if str(r).startswith("hidden:")
+        ]
+        if hidden and float(str(sealed["score"])) > score:
+            score = float(str(sealed["score"]))
+            reasons = tuple(dict.fromkeys((*reasons, *hidden)))
+    return score, reasons
 
 
 def classifier_readings(norm: Normalised) -> list[str]:
