@@ -33,7 +33,7 @@ from securerag.db import tenant_transaction
 from securerag.errors import DecryptionError, KeyNotFound
 from securerag.models import Level
 from securerag.protocols import Scanner
-from securerag.scanning.scanner import is_stale, refreshed
+from securerag.scanning.scanner import hidden_floor, is_stale, refreshed
 from securerag.tenants import TenantRef
 
 BATCH = 100
@@ -69,16 +69,16 @@ def rescan_document(
     scanner: Scanner,
     tenant: TenantRef,
     document_id: uuid.UUID,
-) -> tuple[int, int]:
+) -> tuple[int, int] | None:
     """Rescan one document's stale chunks and title (admin transaction): (chunks re-sealed,
-    of which changed action)."""
+    of which changed action), or None when the document was deleted meanwhile."""
     row = conn.execute(
         "SELECT key_id, sealed_meta, collection, classification, acl FROM securerag.documents"
         " WHERE tenant_id = %s AND id = %s FOR UPDATE",
         (tenant.id, document_id),
     ).fetchone()
     if row is None:
-        return 0, 0  # deleted meanwhile
+        return None
     key_id, sealed_meta, collection, classification, acl = row
     key = keyring.keys(conn, tenant.id, [key_id]).get(key_id)
     if key is None:
@@ -104,23 +104,28 @@ def rescan_document(
         payload = json.loads(aead.open(bytes(sealed), aad=aad))
         if is_stale(payload.get("scan"), scanner.version):
             chunks.append((chunk_id, aad, payload))
-    title_stale = "title_scan" in meta and is_stale(meta["title_scan"], scanner.version)
-    texts = [p["text"] for _, _, p in chunks] + ([meta["title"]] if title_stale else [])
-    fresh = scanner.scan_many(texts)
+    title_stale = is_stale(meta.get("title_scan"), scanner.version)
+    results = scanner.scan_many([p["text"] for _, _, p in chunks] + ([meta["title"]] if title_stale else []))
+    fresh, title = results[: len(chunks)], results[len(chunks) :]
     level = Level(classification).label
     updates, changed = [], 0
-    for (chunk_id, aad, payload), result in zip(chunks, fresh, strict=False):
+    for (chunk_id, aad, payload), result in zip(chunks, fresh, strict=True):
         old = payload.get("scan")
         score, reasons = refreshed(old, result)
-        action = scanner.action_for(score, tenant.name, level)
-        if old is None or scanner.action_for(float(old["score"]), tenant.name, level) != action:
+        if old is None or scanner.action_for(float(old["score"]), tenant.name, level) != scanner.action_for(
+            score, tenant.name, level
+        ):
             changed += 1
+        action = scanner.action_for(score)  # stored like ingestion stores it: default thresholds
         payload["scan"] = {
             "score": score,
             "action": int(action),
             "reasons": list(reasons),
             "version": scanner.version,
         }
+        floor = hidden_floor(old)
+        if floor is not None:
+            payload["scan"]["hidden"] = floor  # carried to every later rescan
         sealed = aead.seal(json.dumps(payload).encode(), aad=aad)
         updates.append((sealed, score, int(action), list(reasons), scanner.version, tenant.id, chunk_id))
     with conn.cursor() as cur:
@@ -135,11 +140,10 @@ def rescan_document(
         " WHERE tenant_id = %s AND document_id = %s AND scanner_version < %s",
         (scanner.version, tenant.id, document_id, scanner.version),
     )
-    if title_stale:
-        title = fresh[-1]
+    if title:
         meta["title_scan"] = {
-            "score": title.score,
-            "reasons": list(title.reasons),
+            "score": title[0].score,
+            "reasons": list(title[0].reasons),
             "version": scanner.version,
         }
         conn.execute(
@@ -163,6 +167,10 @@ def rescan_tenant(
     """Rescan (or resume rescanning) one tenant's stale verdicts, one document per transaction."""
     version = scanner.version
     with tenant_transaction(conn, tenant.id, access="admin") as tx:
+        # Audited before any change, so a run that dies half-way is on the chain too.
+        audit.append(
+            tx, tenant.id, actor=actor, action="scan.rescan.begin", detail={"scanner_version": version}
+        )
         total = tx.execute(
             "SELECT count(DISTINCT document_id) FROM securerag.chunks"
             " WHERE tenant_id = %s AND scanner_version < %s",
@@ -181,10 +189,11 @@ def rescan_tenant(
         for document_id in batch:
             try:
                 with tenant_transaction(conn, tenant.id, access="admin") as tx:
-                    resealed, moved = rescan_document(tx, keyring, scanner, tenant, document_id)
-                documents += 1
-                chunks += resealed
-                changed += moved
+                    done = rescan_document(tx, keyring, scanner, tenant, document_id)
+                if done is not None:
+                    documents += 1
+                    chunks += done[0]
+                    changed += done[1]
             except (DecryptionError, KeyNotFound):
                 # Never re-sealed: a chunk that does not authenticate stays unreadable.
                 failed.append(str(document_id))
@@ -196,7 +205,7 @@ def rescan_tenant(
             tx,
             tenant.id,
             actor=actor,
-            action="scan.rescan",
+            action="scan.rescan.end",
             detail={
                 "scanner_version": version,
                 "documents": documents,

@@ -90,6 +90,8 @@ def _strip_invisible(text: str, out: Normalised) -> str:
             tags.append(chr(cp - _TAG_BASE))
             return ""
         category = unicodedata.category(ch)
+        if category == "Cc" and ch.isspace():  # vertical tab, form feed, \x1c-\x1f, NEL
+            return " "
         if category in ("Cf", "Cc"):
             zero_width += category == "Cf" and not 0xE0000 <= cp <= 0xE007F
             return ""
@@ -210,13 +212,24 @@ _HTML_HINT = re.compile(r"<!--|<[a-zA-Z][\w-]*(?:\s[^<>]*)?>")
 _MD_COMMENT = re.compile(r"^\s*\[(?://|comment|_)\]:\s*(?:#|<>)\s*[\"'(]?(.*?)[\"')]?\s*$", re.MULTILINE)
 
 
+_BOGUS_END_TAG = re.compile(r"</[^a-z]")
+
+
 def _may_hide(markup: str) -> bool:
-    """Whether `markup` has anything `extract_html` reads as hidden: a comment, an attribute
+    """Whether `markup` has anything `extract_html` reads as hidden: a comment (of any of
+    the forms an HTML parser accepts), an attribute
     named or valued `hidden` (`hidden`, `aria-hidden`, `type=hidden`) or a `style`. Attribute
     names are never entity-encoded and values are decoded here first, so this never
     says no to markup that hides something; it spares the HTML parser the rest."""
     plain = html.unescape(markup).lower()
-    return "<!--" in plain or "hidden" in plain or "style" in plain
+    return (
+        "hidden" in plain
+        or "style" in plain
+        # Comments, and what HTML parsers read as comments: `<!...>`, `<?...>`, `</` + non-letter.
+        or "<!" in plain
+        or "<?" in plain
+        or _BOGUS_END_TAG.search(plain) is not None
+    )
 
 
 def _hidden_markup(text: str, out: Normalised) -> None:
@@ -229,7 +242,9 @@ def _hidden_markup(text: str, out: Normalised) -> None:
         parts = extract_html(text)
         if parts.hidden.strip():
             out.count("html_hidden")
-            out.add_view("html-hidden", parts.hidden)
+            # Entities in the markup are decoded only now: the hidden text gets the same
+            # NFKC and invisible-character pass as the text itself.
+            out.add_view("html-hidden", _basic(parts.hidden, out))
 
 
 # -- encoded runs ---------------------------------------------------------------------------

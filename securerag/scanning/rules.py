@@ -32,7 +32,7 @@ import re2
 from securerag.scanning.normalise import Normalised
 
 # Outside a character class `\w`, `\s`, `\d` become classes; inside one, their contents.
-_WIDE_CLASSES = {"w": r"_\pL\pN", "s": r"\s\pZ\x{1c}-\x{1f}\x{85}", "d": r"\pN"}
+_WIDE_CLASSES = {"w": r"_\pL\pN", "s": r"\s\x{0b}\pZ\x{1c}-\x{1f}\x{85}", "d": r"\pN"}
 # Letters Python's case-insensitive matching equates that Unicode case folding (RE2) does
 # not: the prefilter reads them as their plain counterparts.
 _PYTHON_CASE_EXTRAS = str.maketrans({"ı": "i", "İ": "I", "ſ": "s"})
@@ -45,6 +45,35 @@ _RE2_OPTIONS.log_errors = False
 
 
 _COUNTED = re.compile(r"\{(\d*),?(\d*)\}")
+# Escapes `relaxed` cannot widen (RE2's `\B` is ASCII-only, and `\A`/`\Z` read differently):
+# a rule that needs one must be written without it.
+_UNSUPPORTED = re.compile(r"(?<!\\)(?:\\\\)*\\[BAZ]")
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """The index after the character class that starts at `pattern[i]` (`[`)."""
+    j = i + 1 + (pattern[i + 1] == "^")
+    j += pattern[j] == "]"  # a `]` right after `[` or `[^` is a literal
+    while pattern[j] != "]":
+        j += 2 if pattern[j] == "\\" else 1
+    return j + 1
+
+
+def _group_end(pattern: str, i: int) -> int:
+    """The index after the group that starts at `pattern[i]` (`(`), across nested groups,
+    escapes and classes."""
+    depth, i = 1, i + 1
+    while depth:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        i += 1
+    return i
 
 
 def relaxed(pattern: str) -> str:
@@ -52,6 +81,9 @@ def relaxed(pattern: str) -> str:
     `\b` and lookaround groups removed, `\w`, `\s`, `\d` widened to their Unicode meaning,
     and counted repetition made open (`.{0,60}` -> `.*`, `x{2,5}` -> `x+`), which keeps
     RE2's automaton small."""
+    unsupported = _UNSUPPORTED.search(pattern)
+    if unsupported:
+        raise ValueError(f"no RE2 superset for {unsupported.group()!r} in a rule pattern")
     out: list[str] = []
     i, in_class = 0, False
     while i < len(pattern):
@@ -84,10 +116,7 @@ def relaxed(pattern: str) -> str:
             i = counted.end()
             continue
         if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), i):
-            depth, i = 1, i + 1
-            while depth:
-                depth += {"(": 1, ")": -1}.get(pattern[i], 0)
-                i += 2 if pattern[i] == "\\" else 1
+            i = _group_end(pattern, i)
             continue
         out.append(c)
         i += 1
@@ -105,6 +134,9 @@ class Rule:
     prefilter: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.pattern.flags & ~(re.IGNORECASE | re.MULTILINE | re.UNICODE):
+            # DOTALL or VERBOSE would change what the relaxed copy means to RE2.
+            raise ValueError(f"rule {self.name}: only IGNORECASE and MULTILINE are supported")
         flags = "(?i)" if self.pattern.flags & re.IGNORECASE else ""
         flags += "(?m)" if self.pattern.flags & re.MULTILINE else ""
         object.__setattr__(

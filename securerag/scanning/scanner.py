@@ -28,7 +28,7 @@ from securerag.scanning import classifier as _classifier
 from securerag.scanning.normalise import Normalised, normalise
 from securerag.scanning.rules import match_rules
 
-RULES_VERSION = 3
+RULES_VERSION = 4
 CLASSIFIER_REASON = "classifier"
 CLASSIFIER_CAP = 0.75
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
@@ -43,22 +43,39 @@ def is_stale(sealed: Mapping[str, object] | None, version: int) -> bool:
     return not sealed or int(str(sealed["version"])) < version
 
 
-def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[float, tuple[str, ...]]:
-    """The score and reasons that replace a stale sealed verdict after a rescan.
+def hidden_floor(sealed: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The part of a sealed verdict that the document's hidden text raised, if any:
+    `{"score", "reasons"}`.
 
-    A rescan reads the chunk only. A verdict that the document's hidden text raised at
-    ingestion (reasons `hidden:*`; hidden HTML is scanned but never stored) is not
-    lowered by it: the higher sealed score stays, with its hidden reasons.
+    Hidden HTML is scanned at ingestion and never stored, so no rescan can read it again.
+    A verdict re-sealed by `securerag rescan` carries this floor explicitly (`hidden`);
+    one sealed at ingestion has it as its `hidden:*` reasons and its score.
     """
-    score, reasons = fresh.score, fresh.reasons
-    if sealed:
-        hidden = [
-            str(r) for r in cast(Sequence[object], sealed.get("reasons", ())) if str(r).startswith("hidden:")
-        ]
-        if hidden and float(str(sealed["score"])) > score:
-            score = float(str(sealed["score"]))
-            reasons = tuple(dict.fromkeys((*reasons, *hidden)))
-    return score, reasons
+    if not sealed:
+        return None
+    floor = sealed.get("hidden")
+    if isinstance(floor, Mapping):
+        return {
+            "score": float(str(floor["score"])),
+            "reasons": list(cast(Sequence[object], floor["reasons"])),
+        }
+    reasons = [
+        str(r) for r in cast(Sequence[object], sealed.get("reasons", ())) if str(r).startswith("hidden:")
+    ]
+    if not reasons:
+        return None
+    return {"score": float(str(sealed["score"])), "reasons": reasons}
+
+
+def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[float, tuple[str, ...]]:
+    """The score and reasons that replace a stale sealed verdict after a rescan of the
+    chunk's text: the fresh ones, never below what the document's hidden text raised
+    (`hidden_floor`), whose reasons are kept whatever the scores."""
+    floor = hidden_floor(sealed)
+    if floor is None:
+        return fresh.score, fresh.reasons
+    hidden = tuple(str(r) for r in cast(Sequence[object], floor["reasons"]))
+    return max(fresh.score, float(str(floor["score"]))), tuple(dict.fromkeys((*fresh.reasons, *hidden)))
 
 
 def classifier_readings(norm: Normalised) -> list[str]:
