@@ -5,12 +5,14 @@ rescan adds to a k=10 retrieval.
 
 Texts are the rows of tests/data/injection/dataset.jsonl (chunk-sized,
 benign and injected, all formats). Layers are timed on the same texts in the
-same run: normalisation alone, normalisation + rules, normalisation + the
-learned classifier, and the whole scanner. The k=10 figure is the time to
-scan ten random texts in one batch (a retrieval whose stored verdicts are
-all older than the running scanner: the worst case), and the time to read ten
-current sealed verdicts (the normal case), against embedding one query with the real model in the
-same run as the baseline. Target: at most 20 ms added to a k=10 retrieval.
+same run, one text per call, best of three interleaved rounds: normalisation
+alone, normalisation + rules, normalisation + the learned classifier, and the
+whole scanner. The k=10 figure is the time to scan ten random texts in one
+batch (a retrieval whose stored verdicts are all older than the running
+scanner: the worst case, until `securerag rescan` has run), and the time to
+read ten current sealed verdicts (the normal case), against embedding one
+query with the real model in the same run as the baseline. Target: at most
+20 ms added to a k=10 retrieval.
 Figures go to bench/results/scan.{json,md}.
 """
 
@@ -37,6 +39,7 @@ from securerag.scanning.scanner import classifier_readings
 ROOT = Path(__file__).resolve().parent
 DATA = ROOT.parent / "tests" / "data" / "injection" / "dataset.jsonl"
 console = Console(stderr=True)
+LAYER_ROUNDS = 3
 
 
 def rate(texts: list[str], fn: Callable[[str], object]) -> float:
@@ -70,13 +73,17 @@ def main() -> None:
         "scanner without classifier": rules_only.scan,
     }
     full.scan_many(texts[:300])  # warm up: model load, imports (HTML parser), regex automata, caches
-    rates = {}
+    # Three rounds over the layers in turn; each layer's best round is reported (the host
+    # is shared: the best round is the one least disturbed).
+    best: dict[str, float] = dict.fromkeys(layers, 0.0)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("layers", total=len(layers))
-        for name, fn in layers.items():
-            rates[name] = round(rate(texts, fn), 1)
-            progress.advance(task)
-
+        task = progress.add_task("layers", total=LAYER_ROUNDS * len(layers))
+        for _ in range(LAYER_ROUNDS):
+            for name, fn in layers.items():
+                best[name] = max(best[name], rate(texts, fn))
+                progress.advance(task)
+    rates = {name: round(value, 1) for name, value in best.items()}
+    with Progress(console=console, transient=True) as progress:
         from securerag.ingestion import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
