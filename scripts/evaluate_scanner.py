@@ -24,12 +24,24 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "injection" / "dataset.jsonl"
 
 
+def _tpr_at(scores: dict[int, list[float]], budget: float) -> float | None:
+    benign = sorted(scores[0], reverse=True)
+    if not benign or not scores[1]:
+        return None
+    allowed = int(budget * len(benign))  # benign rows that may score at or above the threshold
+    threshold = benign[allowed] if allowed < len(benign) else -1.0
+    return round(sum(s > threshold for s in scores[1]) / len(scores[1]), 4)
+
+
 def evaluate(rows: list[dict[str, Any]], scanner: InjectionScanner) -> dict[str, Any]:
     """TPR, FPR and the confusion by category for `scanner` on `rows`."""
     by_category: dict[str, Counter[str]] = defaultdict(Counter)
     tp = fp = pos = neg = 0
+    scores: dict[int, list[float]] = {0: [], 1: []}
     for row in rows:
-        action = scanner.scan(row["text"]).action
+        verdict = scanner.scan(row["text"])
+        scores[row["label"]].append(verdict.score)
+        action = verdict.action
         by_category[row["category"]][action.label] += 1
         caught = action != Action.ALLOW
         if row["label"] == 1:
@@ -43,6 +55,9 @@ def evaluate(rows: list[dict[str, Any]], scanner: InjectionScanner) -> dict[str,
         "benign": neg,
         "tpr": round(tp / max(pos, 1), 4),
         "fpr": round(fp / max(neg, 1), 4),
+        # Where the scanner stands at other thresholds: the TPR at the score threshold that
+        # keeps the benign false-positive rate at each budget.
+        "tpr_at_fpr": {str(budget): _tpr_at(scores, budget) for budget in (0.01, 0.03, 0.05, 0.1)},
         "by_category": {
             c: {"n": sum(k.values()), **{a.label: k[a.label] for a in Action}}
             for c, k in sorted(by_category.items())
@@ -87,6 +102,10 @@ def main() -> None:
         "| --- | ---: | ---: |",
         f"| scanner (all layers) | {full['tpr']:.3f} | {full['fpr']:.3f} |",
         f"| rules and obfuscation signals only | {rules['tpr']:.3f} | {rules['fpr']:.3f} |",
+        "",
+        "TPR at other thresholds, where the benign false-positive rate is at most "
+        + ", ".join(f"{b}: {t}" for b, t in full["tpr_at_fpr"].items())
+        + ".",
         "",
         f"Ordinary documentation ({docs['benign']} {args.split} paragraphs of benign_corpus.jsonl: "
         f"man pages, docstrings, package docs): false-positive rate {docs['fpr']:.3f}.",
