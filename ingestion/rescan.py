@@ -30,7 +30,8 @@ from securerag.crypto.aead import Aead
 from securerag.crypto.binding import chunk_aad, document_aad
 from securerag.crypto.keyring import Keyring
 from securerag.db import tenant_transaction
-from securerag.errors import DecryptionError, KeyNotFound
+from securerag.errors import KeyNotFound
+from securerag.ingestion.rotation import each_pending_document
 from securerag.models import Level
 from securerag.protocols import Scanner
 from securerag.scanning.scanner import hidden_floor, is_stale, refreshed
@@ -178,28 +179,16 @@ def rescan_tenant(
         ).fetchone()
     if on_start is not None:
         on_start(int(total[0]) if total else 0)
-    documents = chunks = changed = 0
-    failed: list[str] = []
-    after: uuid.UUID | None = None
-    while True:
-        with tenant_transaction(conn, tenant.id, access="admin") as tx:
-            batch = _pending(tx, tenant.id, version, after=after)
-        if not batch:
-            break
-        for document_id in batch:
-            try:
-                with tenant_transaction(conn, tenant.id, access="admin") as tx:
-                    done = rescan_document(tx, keyring, scanner, tenant, document_id)
-                if done is not None:
-                    documents += 1
-                    chunks += done[0]
-                    changed += done[1]
-            except (DecryptionError, KeyNotFound):
-                # Never re-sealed: a chunk that does not authenticate stays unreadable.
-                failed.append(str(document_id))
-            if on_document is not None:
-                on_document()
-        after = batch[-1]
+    # Never re-sealed: a chunk that does not authenticate stays unreadable.
+    results, failed = each_pending_document(
+        conn,
+        tenant.id,
+        lambda tx, after: _pending(tx, tenant.id, version, after=after),
+        lambda tx, document_id: rescan_document(tx, keyring, scanner, tenant, document_id),
+        on_document=on_document,
+    )
+    done = [r for r in results if r is not None]  # None: deleted meanwhile
+    documents, chunks, changed = len(done), sum(r[0] for r in done), sum(r[1] for r in done)
     with tenant_transaction(conn, tenant.id, access="admin") as tx:
         audit.append(
             tx,

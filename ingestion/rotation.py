@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -29,6 +29,7 @@ from securerag.errors import DecryptionError, KeyNotFound
 from securerag.tenants import TenantRef
 
 BATCH = 100
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,39 @@ def rekey_document(
     return len(chunks)
 
 
+def each_pending_document(
+    conn: psycopg.Connection[Any],
+    tenant_id: int,
+    pending: Callable[[psycopg.Connection[Any], uuid.UUID | None], list[uuid.UUID]],
+    work: Callable[[psycopg.Connection[Any], uuid.UUID], T],
+    *,
+    on_document: Callable[[], None] | None = None,
+) -> tuple[list[T], list[str]]:
+    """Run `work` on every document `pending` lists (pages in id order, after the last one
+    seen), each in its own admin transaction: (results, documents that did not authenticate).
+
+    A document whose key or ciphertext fails (`DecryptionError`, `KeyNotFound`) is rolled
+    back and reported, and not retried in this run. Used by key rotation and by rescans.
+    """
+    results: list[T] = []
+    failed: list[str] = []
+    after: uuid.UUID | None = None
+    while True:
+        with tenant_transaction(conn, tenant_id, access="admin") as tx:
+            batch = pending(tx, after)
+        if not batch:
+            return results, failed
+        for document_id in batch:
+            try:
+                with tenant_transaction(conn, tenant_id, access="admin") as tx:
+                    results.append(work(tx, document_id))
+            except (DecryptionError, KeyNotFound):
+                failed.append(str(document_id))
+            if on_document is not None:
+                on_document()
+        after = batch[-1]
+
+
 def rotate_tenant(
     conn: psycopg.Connection[Any],
     keyring: Keyring,
@@ -144,26 +178,16 @@ def rotate_tenant(
         total = count_pending(tx, keyring, tenant.id)
     if on_start is not None:
         on_start(total)
-    documents = chunks = 0
-    failed: list[str] = []
-    after: uuid.UUID | None = None
-    while True:
-        with tenant_transaction(conn, tenant.id, access="admin") as tx:
-            batch = pending_documents(tx, keyring, tenant.id, after=after)
-        if not batch:
-            break
-        for document_id in batch:
-            try:
-                with tenant_transaction(conn, tenant.id, access="admin") as tx:
-                    chunks += rekey_document(tx, keyring, tenant.id, document_id)
-                documents += 1
-            except (DecryptionError, KeyNotFound):
-                # A document that does not authenticate keeps its old key (and so the
-                # retired tenant key); it is reported, never silently re-sealed.
-                failed.append(str(document_id))
-            if on_document is not None:
-                on_document()
-        after = batch[-1]
+    # A document that does not authenticate keeps its old key (and so the retired tenant
+    # key); it is reported, never silently re-sealed.
+    rekeyed, failed = each_pending_document(
+        conn,
+        tenant.id,
+        lambda tx, after: pending_documents(tx, keyring, tenant.id, after=after),
+        lambda tx, document_id: rekey_document(tx, keyring, tenant.id, document_id),
+        on_document=on_document,
+    )
+    documents, chunks = len(rekeyed), sum(rekeyed)
     with tenant_transaction(conn, tenant.id, access="admin") as tx:
         sessions = keyring.rewrap_children(tx, tenant.id, purpose="session")
         destroyed = keyring.drop_retired(tx, tenant.id)
