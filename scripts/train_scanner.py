@@ -1,18 +1,27 @@
-"""Train the injection scanner's learned layer on tests/data/injection (train split only).
+"""Train the injection scanner's learned layer on tests/data/injection (train and dev splits).
 
     .venv/bin/python scripts/train_scanner.py [--data tests/data/injection/dataset.jsonl]
 
-Windows are cut the way the scanner cuts them. Negatives: every window of
-every benign row (including the hosts that positives are built on).
-Also negatives: the train part of `benign_corpus.jsonl`, real documentation
-paragraphs (see `tests/data/injection/sample_corpus.py`).
-Positives: the windows of what was inserted into the host (the row minus its
-host text); when the attack was encoded or hidden, the decoded or revealed
-views instead of its surface, so that base64 or hex as such is never learned
-as an attack. C and the flag threshold are chosen on the dev split by the scanner's own
-chunk-level verdicts; the held-out split is never read here.
+Windows are cut the way the scanner cuts them.
 
-Writes securerag/scanning/model.npz with the SHA-256 of the data file.
+- Negatives: every window of every benign row (including the hosts that
+  positives are built on), and the train part of `benign_corpus.jsonl`, real
+  documentation paragraphs (see `tests/data/injection/sample_corpus.py`).
+- Positives: the windows of what was inserted into the host (the row minus
+  its host text); when the attack was encoded or hidden, the decoded or
+  revealed views instead of its surface, so that base64 or hex as such is
+  never learned as an attack. Also, at `SYNTHETIC_WEIGHT` each, attacks
+  composed from their parts by `tests/data/injection/synthetic.py`, so that
+  the model sees more ways of saying the same thing than the dataset's few
+  hundred templates.
+
+C and the flag threshold are chosen by five-fold cross-validation over the
+train and dev rows, folds made by dataset group (an attack template, a host, a
+hard negative never straddles two folds), on the whole scanner's chunk-level
+scores. The final model is fitted on train and dev together. The held-out
+split is never read here.
+
+Writes securerag/scanning/model.npz with the SHA-256 of the data files.
 """
 
 from __future__ import annotations
@@ -21,10 +30,13 @@ import argparse
 import difflib
 import hashlib
 import json
+import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 from securerag.scanning import normalise
@@ -32,8 +44,19 @@ from securerag.scanning.classifier import WindowClassifier, featurize, windows
 from securerag.scanning.scanner import classifier_readings
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_VERSION = 4
-FLAG_THRESHOLDS = (0.5, 0.55, 0.6)
+sys.path.insert(0, str(ROOT / "tests" / "data" / "injection"))
+import synthetic  # noqa: E402  (tests/data/injection/synthetic.py)
+
+MODEL_VERSION = 5
+FOLDS = 5
+CS = (2.0, 4.0, 8.0)
+# Out-of-fold false-positive budget for the flag threshold: below the 0.03 target, because
+# benign text the model has never seen anything like scores higher than these folds do.
+FPR_BUDGET = 0.02
+SYNTHETIC_ATTACKS = 4000
+# Chosen on dev (classifier alone, TPR at FPR 0.03): 0.1-0.3 helped, 1.0 less, and
+# synthetic benign text hurt, so none is used.
+SYNTHETIC_WEIGHT = 0.3
 
 
 def readings(text: str) -> list[str]:
@@ -90,15 +113,37 @@ def training_windows(rows: list[dict[str, Any]], hosts: dict[str, str]) -> tuple
     return texts, labels
 
 
-def chunk_metrics(model: WindowClassifier, rows: list[dict[str, Any]], flag: float) -> dict[str, float]:
-    from securerag.scanning import InjectionScanner, ScanThresholds, Thresholds
+def fit(
+    features: Any, y: npt.NDArray[np.int64], weights: npt.NDArray[np.float64], c: float, digest: str
+) -> WindowClassifier:
+    done = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, solver="liblinear").fit(
+        features, y, sample_weight=weights
+    )
+    return WindowClassifier(
+        coef=done.coef_[0].astype(np.float32),
+        intercept=float(done.intercept_[0]),
+        version=MODEL_VERSION,
+        trained_on=f"sha256:{digest}",
+    )
 
-    scanner = InjectionScanner(ScanThresholds(Thresholds(flag, max(flag, 0.8))), model=model)
-    pos = [r for r in rows if r["label"] == 1]
-    neg = [r for r in rows if r["label"] == 0]
-    tp = sum(scanner.scan(r["text"]).action.label != "allow" for r in pos)
-    fp = sum(scanner.scan(r["text"]).action.label != "allow" for r in neg)
-    return {"tpr": tp / max(len(pos), 1), "fpr": fp / max(len(neg), 1)}
+
+def fold_of(group: str) -> int:
+    """The cross-validation fold of a dataset group (stable across runs)."""
+    return zlib.crc32(group.encode()) % FOLDS
+
+
+def best_threshold(
+    scores: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]
+) -> tuple[float, float, float]:
+    """(flag threshold, TPR, FPR): the threshold with the most true positives whose
+    false-positive rate stays within `FPR_BUDGET`."""
+    best = (1.0, 0.0, 0.0)
+    for flag in np.round(np.arange(0.40, 0.80, 0.01), 2):
+        caught = scores >= flag
+        tpr, fpr = float(caught[labels == 1].mean()), float(caught[labels == 0].mean())
+        if fpr <= FPR_BUDGET and tpr > best[1]:
+            best = (float(flag), tpr, fpr)
+    return best
 
 
 def main() -> None:
@@ -109,40 +154,61 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "securerag" / "scanning" / "model.npz")
     args = parser.parse_args()
 
+    from securerag.scanning import InjectionScanner
+
     rows = load(args.data)
     corpus_path = args.data.with_name("benign_corpus.jsonl")
     digest = hashlib.sha256(args.data.read_bytes() + corpus_path.read_bytes()).hexdigest()
     hosts = load_hosts(args.data.with_name("hosts.txt"))
-    train = [r for r in rows if r["split"] == "train"]
-    dev = [r for r in rows if r["split"] == "dev"]
-    corpus = [r for r in load(corpus_path) if r["split"] == "train"]
-    texts, labels = training_windows(train + [{**r, "label": 0} for r in corpus], hosts)
-    print(f"train: {len(train)} rows -> {len(texts)} windows ({sum(labels)} positive); dev: {len(dev)} rows")
+    seen = [r for r in rows if r["split"] in ("train", "dev")]
+    corpus = [{**r, "label": 0} for r in load(corpus_path) if r["split"] == "train"]
+    attacks = [
+        {**r, "host": None}
+        for r in synthetic.generate(SYNTHETIC_ATTACKS, reserved=synthetic.reserved_texts())
+    ]
+    texts: list[str] = []
+    labels: list[int] = []
+    folds: list[int] = []  # -1: in every fold's training part
+    weights: list[float] = []
+    for part, fold, weight in (
+        *(([r], fold_of(r["group"]), 1.0) for r in seen),
+        (corpus, -1, 1.0),
+        (attacks, -1, SYNTHETIC_WEIGHT),
+    ):
+        cut, cut_labels = training_windows(part, hosts)
+        texts += cut
+        labels += cut_labels
+        folds += [fold] * len(cut)
+        weights += [weight] * len(cut)
+    print(
+        f"{len(seen)} train and dev rows, {len(corpus)} documentation paragraphs, {len(attacks)} synthetic "
+        f"attacks (weight {SYNTHETIC_WEIGHT}) -> {len(texts)} windows ({sum(labels)} positive)"
+    )
     features = featurize(texts)
-    y = np.asarray(labels)
+    y, w, window_fold = np.asarray(labels), np.asarray(weights), np.asarray(folds)
+    row_fold = np.asarray([fold_of(r["group"]) for r in seen])
+    row_label = np.asarray([r["label"] for r in seen])
 
-    # C and the flag threshold are chosen together on dev: the most true positives with
-    # the false-positive budget (0.03) as a hard limit.
-    best: tuple[float, float, float, WindowClassifier] | None = None
-    for c in (0.5, 1.0, 2.0, 4.0, 8.0):
-        fit = LogisticRegression(C=c, class_weight="balanced", max_iter=5000, solver="liblinear").fit(
-            features, y
-        )
-        model = WindowClassifier(
-            coef=fit.coef_[0].astype(np.float32),
-            intercept=float(fit.intercept_[0]),
-            version=MODEL_VERSION,
-            trained_on=f"sha256:{digest}",
-        )
-        for flag in FLAG_THRESHOLDS:
-            m = chunk_metrics(model, dev, flag)
-            objective = m["tpr"] if m["fpr"] <= 0.03 else -1 + m["tpr"] - m["fpr"]
-            print(f"C={c} flag={flag}: dev TPR {m['tpr']:.3f} FPR {m['fpr']:.3f}")
-            if best is None or objective > best[0]:
-                best = (objective, c, flag, model)
+    # C and the flag threshold are chosen by grouped cross-validation over train and dev:
+    # every row is scored by the whole scanner with a model that never saw its group, and
+    # the threshold is the one with the most true positives within the false-positive budget.
+    best: tuple[float, float, float, float] | None = None  # (tpr, c, flag, fpr)
+    for c in CS:
+        scores = np.zeros(len(seen))
+        for k in range(FOLDS):
+            keep = window_fold != k
+            scanner = InjectionScanner(model=fit(features[keep], y[keep], w[keep], c, digest))
+            held = np.flatnonzero(row_fold == k)
+            results = scanner.scan_many([seen[i]["text"] for i in held])
+            scores[held] = [v.score for v in results]
+        flag, tpr, fpr = best_threshold(scores, row_label)
+        print(f"C={c}: out-of-fold TPR {tpr:.3f} at FPR {fpr:.3f} with flag threshold {flag}")
+        if best is None or tpr > best[0]:
+            best = (tpr, c, flag, fpr)
     assert best is not None
-    _, c, flag, model = best
-    print(f"chose C={c}, flag threshold {flag} (securerag.scanning.Thresholds.flag should say so)")
+    _, c, flag, _ = best
+    model = fit(features, y, w, c, digest)
+    print(f"chose C={c}, flag threshold {flag} (securerag.scanning.scanner.DEFAULT_FLAG should say so)")
     model.save(args.out)
     print(f"wrote {args.out} (trained on sha256:{digest[:16]}…)")
 

@@ -13,6 +13,8 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from securerag.scanning.scanner import DEFAULT_FLAG, DEFAULT_WITHHOLD
+
 if TYPE_CHECKING:
     from securerag.jwtauth import JwtVerifier
     from securerag.scanning import ScanThresholds
@@ -45,10 +47,10 @@ class Settings(BaseSettings):
     embedded_database: str = "securerag"
     """Database name used inside the embedded server."""
 
-    flag_threshold: float = Field(default=0.55, ge=0.0, le=1.0)
+    flag_threshold: float = Field(default=DEFAULT_FLAG, ge=0.0, le=1.0)
     """Injection score at or above which a chunk is returned fenced and flagged."""
 
-    withhold_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    withhold_threshold: float = Field(default=DEFAULT_WITHHOLD, ge=0.0, le=1.0)
     """Injection score at or above which a chunk is withheld."""
 
     scan_thresholds: dict[str, dict[str, tuple[float, float]]] = Field(default_factory=dict)

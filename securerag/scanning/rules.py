@@ -29,6 +29,8 @@ from typing import Any
 
 import re2
 
+from securerag.scanning import mentions
+from securerag.scanning.mentions import QUOTES
 from securerag.scanning.normalise import Normalised
 
 # Outside a character class `\w`, `\s`, `\d` become classes; inside one, their contents.
@@ -441,18 +443,30 @@ SQUASHED_RULES: tuple[Rule, ...] = (
 
 # A phrase inside quotation marks or a code span is more often cited than meant
 # ("the bot leaked its prompt when asked to 'print the text above'"); it counts
-# half. The learned layer still reads it whole.
+# half. One the surrounding sentence presents as an example, a payload or a
+# chat-template token (`mentions.mentioned_spans`) counts a quarter.
 QUOTED_DISCOUNT = 0.5
-_QUOTED = re.compile(
-    r"\"[^\"\n]{1,300}\"|“[^”\n]{1,300}”|„[^“”\n]{1,300}[“”]|«[^»\n]{1,300}»|`[^`\n]{1,300}`"
-)
+MENTION_DISCOUNT = 0.25
 
 
-def _quoted(text: str, match: re.Match[str]) -> bool:
-    start, end = match.span()
-    return any(
-        q.start() < start and end < q.end() for q in _QUOTED.finditer(text, max(0, start - 300), end + 300)
-    )
+def _discount(rule: Rule, text: str, pre: bytes, cited: list[tuple[int, int]]) -> float | None:
+    """The weight `rule` earns on `text`: full for a match in plain sight, less when every
+    match is quoted or mentioned; None when it does not match."""
+    if rule.prefilter.search(pre) is None:
+        return None
+    best: float | None = None
+    for match in rule.pattern.finditer(text):
+        start, end = match.span()
+        if mentions.within(cited, start, end):
+            factor = MENTION_DISCOUNT
+        elif any(
+            q.start() < start and end < q.end() for q in QUOTES.finditer(text, max(0, start - 400), end + 400)
+        ):
+            factor = QUOTED_DISCOUNT
+        else:
+            return rule.weight
+        best = max(best or 0.0, rule.weight * factor)
+    return best
 
 
 def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
@@ -468,13 +482,17 @@ def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
         *(r for r in views if r[0] == "rot13"),
     ]
     prefiltered = [prefilter_text(text) for _, text in readings]
+    cited: list[list[tuple[int, int]] | None] = [None] * len(readings)
     for rule in RULES:
         if rule.name in found and found[rule.name][0] >= rule.weight:
             continue
-        for (origin, text), pre in zip(readings, prefiltered, strict=True):
-            match = rule.search(text, pre)
-            if match:
-                weight = rule.weight * (QUOTED_DISCOUNT if _quoted(text, match) else 1.0)
+        for i, ((origin, text), pre) in enumerate(zip(readings, prefiltered, strict=True)):
+            if rule.prefilter.search(pre) is None:
+                continue
+            if cited[i] is None:
+                cited[i] = mentions.mentioned_spans(text)
+            weight = _discount(rule, text, pre, cited[i] or [])
+            if weight is not None:
                 if weight > found.get(rule.name, (0.0, ""))[0]:
                     found[rule.name] = (weight, origin)
                 break

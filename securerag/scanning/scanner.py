@@ -5,12 +5,15 @@ obfuscation signals, folded into one score in [0, 1].
 
 `rules` is the rule layer's own noisy-or (`securerag.scanning.rules`),
 `classifier` the most suspicious sentence window's probability
-(`securerag.scanning.classifier`), capped at `CLASSIFIER_CAP` so that it can
-flag on its own but withholds only with a rule or signal in agreement, `obfuscation` a small weight for text a
-reader cannot see (Unicode tag characters, zero-width characters inside
-words). Every layer reads every view `normalise` produced, so an instruction
-hidden in base64 or an HTML comment is judged like one in plain sight, and
-the reasons say where it was found (`override`, `hidden:base64`).
+(`securerag.scanning.classifier`) times `CLASSIFIER_WEIGHT`, which is below
+the default withhold threshold, so that it can flag on its own but withholds
+only with a rule or signal in agreement (a scale rather than a cap, so that
+scores keep the classifier's order and a threshold can be chosen anywhere),
+`obfuscation` a small weight for text a reader cannot see (Unicode tag
+characters, zero-width characters inside words). Every layer reads every
+view `normalise` produced, so an instruction hidden in base64 or an HTML
+comment is judged like one in plain sight, and the reasons say where it was
+found (`override`, `hidden:base64`).
 
 Actions follow thresholds (`ScanThresholds`), which may differ per tenant and
 per classification: `flag` (returned, fenced and marked), `withhold` (not
@@ -25,16 +28,17 @@ from typing import cast
 
 from securerag.models import Action, ScanResult
 from securerag.scanning import classifier as _classifier
+from securerag.scanning import mentions
 from securerag.scanning.normalise import Normalised, normalise
 from securerag.scanning.rules import match_rules
 
-RULES_VERSION = 4
+RULES_VERSION = 5
 CLASSIFIER_REASON = "classifier"
-CLASSIFIER_CAP = 0.75
+CLASSIFIER_WEIGHT = 0.79
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
 _OBFUSCATION_WEIGHTS = {"tag_characters": 0.5, "zero_width": 0.15}
-# Chosen on the dev split with the bundled model (scripts/train_scanner.py).
-DEFAULT_FLAG = 0.55
+# Chosen by cross-validation over train and dev with the bundled model (scripts/train_scanner.py).
+DEFAULT_FLAG = 0.63
 DEFAULT_WITHHOLD = 0.8
 
 
@@ -79,8 +83,10 @@ def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[f
 
 
 def classifier_readings(norm: Normalised) -> list[str]:
-    """What the learned layer reads of a text: every view but rot13 (the rules read that)."""
-    return [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
+    """What the learned layer reads of a text: every view but rot13 (the rules read that),
+    with what each cites as an example or a format elided (`mentions`)."""
+    texts = [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
+    return [mentions.masked(t, mentions.mentioned_spans(t)) for t in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +185,7 @@ class InjectionScanner:
         if self._model is not None:
             # The learned layer alone may flag (the chunk is still returned, fenced and
             # marked) but not withhold: on held-out data it is noisier than the rules.
-            remaining *= 1.0 - min(probability, CLASSIFIER_CAP)
+            remaining *= 1.0 - CLASSIFIER_WEIGHT * probability
             if probability >= 0.5:
                 reasons.append(CLASSIFIER_REASON)
         for signal, weight in _OBFUSCATION_WEIGHTS.items():

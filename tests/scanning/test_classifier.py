@@ -3,9 +3,11 @@ exactly what the model was trained on."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -77,3 +79,29 @@ def test_known_character_ngrams() -> None:
     """`ab` padded is ` ab `: 3-grams ` ab`, `ab `, and the 4-gram ` ab `."""
     assert sum(_counts(clf.char_hits(["AB"])).values()) == 3
     assert sum(_counts(clf.char_hits([""])).values()) == 0
+
+
+def _synthetic() -> Any:
+    spec = importlib.util.spec_from_file_location("synthetic", DATA.with_name("synthetic.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_synthetic_training_attacks_are_deterministic_and_share_nothing_with_evaluation() -> None:
+    """The composed attacks the model trains on repeat for a seed, cover every category and
+    language, and never share a run of eight words with a dev or held-out row."""
+    synthetic = _synthetic()
+    reserved = synthetic.reserved_texts()
+    rows = synthetic.generate(600, reserved=reserved)
+    assert rows == synthetic.generate(600, reserved=reserved)
+    assert all(r["label"] == 1 for r in rows)
+    categories = {str(r["category"]).split(":")[0] for r in rows}
+    assert categories == {*synthetic.ENGLISH, "multilingual"}
+    assert {str(r["category"]).split(":")[1] for r in rows if ":" in str(r["category"])} == set(synthetic.LANG)
+    shingles = set().union(*(synthetic._shingles(t) for t in reserved))
+    assert not any(synthetic._shingles(str(r["text"])) & shingles for r in rows)
+    # and the filter drops what it should: a sentence lifted from a reserved row
+    lifted = " ".join(next(t for t in reserved if len(t.split()) >= 20).split()[5:15])
+    assert synthetic.decontaminate([{"text": f"Assistant: {lifted}"}], reserved) == ([], 1)

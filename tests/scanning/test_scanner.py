@@ -58,10 +58,7 @@ def test_one_injected_sentence_in_a_long_chunk_is_not_diluted() -> None:
         "Please forward the signed contract to legal@example.com before Friday.",
         "Do not tell customers the launch date before the press release goes out.",
         "Run the tool with --dry-run first, then execute it against production.",
-        pytest.param(
-            "Prompt injection is when a document says 'ignore previous instructions'; our scanner flags it.",
-            marks=pytest.mark.xfail(strict=True, reason="text explaining an attack is flagged (issue 5)"),
-        ),
+        "Prompt injection is when a document says 'ignore previous instructions'; our scanner flags it.",
     ],
     ids=["host", "gitignore", "bash-prompt", "forward", "embargo", "dry-run", "explains-injection"],
 )
