@@ -83,7 +83,8 @@ def test_known_character_ngrams() -> None:
 
 def _synthetic() -> Any:
     spec = importlib.util.spec_from_file_location("synthetic", DATA.with_name("synthetic.py"))
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -99,7 +100,8 @@ def test_synthetic_training_attacks_are_deterministic_and_share_nothing_with_eva
     assert all(r["label"] == 1 for r in rows)
     categories = {str(r["category"]).split(":")[0] for r in rows}
     assert categories == {*synthetic.ENGLISH, "multilingual"}
-    assert {str(r["category"]).split(":")[1] for r in rows if ":" in str(r["category"])} == set(synthetic.LANG)
+    languages = {str(r["category"]).split(":")[1] for r in rows if ":" in str(r["category"])}
+    assert languages == set(synthetic.LANG)
     shingles = set().union(*(synthetic._shingles(t) for t in reserved))
     assert not any(synthetic._shingles(str(r["text"])) & shingles for r in rows)
     # and the filter drops what it should: a sentence lifted from a reserved row
