@@ -58,7 +58,8 @@ _DOCUMENTING = re.compile(
     r"|prompt format)\b",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+(?=\s|$)|\n|$)")
+_MAY_QUOTE = re.compile(r"[\"“„«`'‘{<\[]")  # every quotation and template token starts with one
+Spans = tuple[tuple[int, int], ...]
 _REACH = 200  # characters of context on each side that a sentence may span
 
 
@@ -75,17 +76,28 @@ def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 def _outside(text: str, left: int, right: int, spans: list[tuple[int, int]]) -> str:
-    """`text[left:right]` with every span in `spans` blanked."""
-    out = list(text[left:right])
+    """`text[left:right]` with every span in `spans` (in order, not overlapping) blanked."""
+    out, at = [], left
     for s, e in spans:
-        for i in range(max(s, left), min(e, right)):
-            out[i - left] = " "
+        s, e = max(s, at), min(e, right)
+        if s < e:
+            out += [text[at:s], " " * (e - s)]
+            at = e
+    out.append(text[at:right])
     return "".join(out)
 
 
-def mentioned_spans(text: str) -> list[tuple[int, int]]:
+def mentioned_spans(text: str, memo: dict[str, Spans] | None = None) -> Spans:
     """The spans of `text` that are cited rather than addressed to the reader (see the
-    module docstring), in order."""
+    module docstring), in order. `memo`, if given, remembers them by text for one scan (the
+    rules and the learned layer ask about the same readings); nothing is kept beyond it, so
+    no chunk's plaintext outlives its scan in a cache."""
+    if memo is not None:
+        if text not in memo:
+            memo[text] = mentioned_spans(text)
+        return memo[text]
+    if not _MAY_QUOTE.search(text):
+        return ()
     quotes = [m.span() for m in QUOTES.finditer(text)]
     spans: list[tuple[int, int]] = []
     for start, end in quotes:
@@ -98,17 +110,17 @@ def mentioned_spans(text: str) -> list[tuple[int, int]]:
             continue
         left, right = _sentence_around(text, start, end)
         tokens = [t.span() for t in TEMPLATE_TOKENS.finditer(text, left, right)]
-        if _DOCUMENTING.search(_outside(text, left, right, tokens + quotes)):
+        if _DOCUMENTING.search(_outside(text, left, right, sorted(tokens + quotes))):
             spans.append((start, end))
-    return sorted(spans)
+    return tuple(sorted(spans))
 
 
-def within(spans: list[tuple[int, int]], start: int, end: int) -> bool:
+def within(spans: Spans, start: int, end: int) -> bool:
     """Whether `start:end` lies inside one of `spans`."""
     return any(s <= start and end <= e for s, e in spans)
 
 
-def masked(text: str, spans: list[tuple[int, int]]) -> str:
+def masked(text: str, spans: Spans) -> str:
     """`text` with each span replaced by an empty quotation (what the learned layer reads)."""
     if not spans:
         return text

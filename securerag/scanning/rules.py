@@ -449,7 +449,7 @@ QUOTED_DISCOUNT = 0.5
 MENTION_DISCOUNT = 0.25
 
 
-def _discount(rule: Rule, text: str, pre: bytes, cited: list[tuple[int, int]]) -> float | None:
+def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Spans) -> float | None:
     """The weight `rule` earns on `text`: full for a match in plain sight, less when every
     match is quoted or mentioned; None when it does not match."""
     if rule.prefilter.search(pre) is None:
@@ -469,8 +469,11 @@ def _discount(rule: Rule, text: str, pre: bytes, cited: list[tuple[int, int]]) -
     return best
 
 
-def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
-    """Rule name -> (weight, origin of the first view it matched)."""
+def match_rules(
+    norm: Normalised, memo: dict[str, mentions.Spans] | None = None
+) -> dict[str, tuple[float, str]]:
+    """Rule name -> (weight, origin of the first view it matched). `memo`: see
+    `mentions.mentioned_spans`."""
     found: dict[str, tuple[float, str]] = {}
     # Hidden and decoded readings first, so that a hit says where it was hidden even
     # when the raw text (markup and all) matches too.
@@ -482,7 +485,7 @@ def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
         *(r for r in views if r[0] == "rot13"),
     ]
     prefiltered = [prefilter_text(text) for _, text in readings]
-    cited: list[list[tuple[int, int]] | None] = [None] * len(readings)
+    cited: list[mentions.Spans | None] = [None] * len(readings)
     for rule in RULES:
         if rule.name in found and found[rule.name][0] >= rule.weight:
             continue
@@ -490,8 +493,8 @@ def match_rules(norm: Normalised) -> dict[str, tuple[float, str]]:
             if rule.prefilter.search(pre) is None:
                 continue
             if cited[i] is None:
-                cited[i] = mentions.mentioned_spans(text)
-            weight = _discount(rule, text, pre, cited[i] or [])
+                cited[i] = mentions.mentioned_spans(text, memo)
+            weight = _discount(rule, text, pre, cited[i] or ())
             if weight is not None:
                 if weight > found.get(rule.name, (0.0, ""))[0]:
                     found[rule.name] = (weight, origin)

@@ -82,11 +82,11 @@ def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[f
     return max(fresh.score, float(str(floor["score"]))), tuple(dict.fromkeys((*fresh.reasons, *hidden)))
 
 
-def classifier_readings(norm: Normalised) -> list[str]:
+def classifier_readings(norm: Normalised, memo: dict[str, mentions.Spans] | None = None) -> list[str]:
     """What the learned layer reads of a text: every view but rot13 (the rules read that),
-    with what each cites as an example or a format elided (`mentions`)."""
+    with what each cites as an example or a format elided (`mentions`; `memo` as there)."""
     texts = [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
-    return [mentions.masked(t, mentions.mentioned_spans(t)) for t in texts]
+    return [mentions.masked(t, mentions.mentioned_spans(t, memo)) for t in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,21 +163,29 @@ class InjectionScanner:
     ) -> list[ScanResult]:
         """`scan` for each of `texts`, with one pass of the learned layer over all their windows."""
         norms = [normalise(text) for text in texts]
+        memos: list[dict[str, mentions.Spans]] = [{} for _ in norms]  # for this call only
         probabilities: list[float] = [0.0] * len(norms)
         if self._model is not None:
-            probabilities = self._model.score_many([classifier_readings(n) for n in norms])
+            probabilities = self._model.score_many(
+                [classifier_readings(n, memo) for n, memo in zip(norms, memos, strict=True)]
+            )
         return [
-            self._verdict(norm, probability, tenant, classification)
-            for norm, probability in zip(norms, probabilities, strict=True)
+            self._verdict(norm, probability, memo, tenant, classification)
+            for norm, probability, memo in zip(norms, probabilities, memos, strict=True)
         ]
 
     def _verdict(
-        self, norm: Normalised, probability: float, tenant: str | None, classification: str | None
+        self,
+        norm: Normalised,
+        probability: float,
+        memo: dict[str, mentions.Spans],
+        tenant: str | None,
+        classification: str | None,
     ) -> ScanResult:
         reasons: list[str] = []
         remaining = 1.0
         hidden: set[str] = set()
-        for name, (weight, origin) in match_rules(norm).items():
+        for name, (weight, origin) in match_rules(norm, memo).items():
             remaining *= 1.0 - weight
             reasons.append(name)
             if origin in _HIDDEN_ORIGINS:
