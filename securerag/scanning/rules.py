@@ -239,7 +239,7 @@ RULES: tuple[Rule, ...] = (
         "role_play",
         0.3,
         _rx(
-            r"\byou are (?:now|no longer)\b|\bpretend (?:to be|you are|that you)\b|\bstay in character\b"
+            r"\byou(?: are|['’]re) (?:now|no longer)\b|\bpretend (?:to be|you(?: are|['’]re)|that you)\b|\bstay in character\b"
             r"|\b(?:du bist jetzt|tu es maintenant|ahora eres|ora sei|agora você é|jij bent nu)\b"
             r"|你现在是|あなたは今から|теперь ты"
         ),
@@ -402,7 +402,7 @@ RULES: tuple[Rule, ...] = (
         _rx(
             rf"\b(?:note|message|instructions?|attention|notice|important|reminder)\s+(?:to|for)\s+"
             rf"(?:any |all |the )?(?:{_AI})s?\b"
-            rf"|\bif you are an? (?:{_AI})\b|\b(?:dear|hey|hello|attention),? (?:{_AI})\b"
+            rf"|\bif you(?: are|['’]re) an? (?:{_AI})\b|\b(?:dear|hey|hello|attention),? (?:{_AI})\b"
             rf"|\b(?:{_AI})s? (?:reading|processing|summari[sz]ing|parsing) this\b"
             rf"|\bwhen (?:summari[sz]ing|answering|responding|processing|reading) (?:this|these)\b.{{0,60}}"
             rf"\b(?:you (?:must|should|will)|always|also|make sure|include|append|add|tell|say|recommend)\b"
