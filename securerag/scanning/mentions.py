@@ -29,13 +29,36 @@ before a non-letter.
 
 from __future__ import annotations
 
+import json
 import re
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
+
+def _pair(open_: str, close: str) -> str:
+    """A quotation between `open_` and `close` on one line: the opening mark after a space,
+    bracket or punctuation and before a non-space, non-digit (so not `'90s`, not `5" screen`),
+    the closing mark after a non-space and not before a letter or digit (so not `It's`)."""
+    return (
+        rf"(?<![^\s(\[{{:;,—–/\-\"“'‘«„]){open_}(?=[^\s\d{close}])[^{close}\n]{{0,399}}(?<=\S)[{close}](?!\w)"
+    )
+
 
 QUOTES = re.compile(
-    r"\"[^\"\n]{1,400}\"|“[^”\n]{1,400}”|„[^“”\n]{1,400}[“”]|«[^»\n]{1,400}»|`[^`\n]{1,400}`"
-    r"|(?<![\w'])'[^'\n]{1,400}'(?![\w'])|‘[^’\n]{1,400}’"  # single quotes, not apostrophes
-    r"|\{\s*\"[^\n]{1,400}\}"  # an inline JSON object (a tool call shown in documentation)
+    "|".join(
+        [
+            _pair('"', '"'),
+            _pair("“", "”"),
+            _pair("„", "“”"),
+            _pair("«", "»"),
+            _pair("'", "'"),
+            _pair("‘", "’"),
+            r"`[^`\n]{1,400}`",  # a code span
+        ]
+    )
 )
+_JSON_START = re.compile(r"\{\s*\"")
+_JSON_REACH = 400
 _CITING = re.compile(
     r"\b(?:e\.g\.|i\.e\.|for (?:example|instance)|such as|examples?|classic|typical(?:ly)?|known as"
     r"|phrases?|strings?|patterns?|payloads?|attacks?|attackers?|attempts?|injections?|injected|jailbreaks?"
@@ -49,34 +72,91 @@ _CITING = re.compile(
 TEMPLATE_TOKENS = re.compile(
     r"<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>|<\|?/?(?:start_of_turn|end_of_turn)\|?>"
     r"|</?(?:system|instructions?|system_prompt|sys|admin|developer_message|s)>"
-    r"|<(?:tool_call|function_call|function_calls|invoke)\b[^>\n]{0,80}>",
+    r"|<(?:tool_call|function_call|function_calls|invoke)(?:\s+[\w-]+=(?:\"[^\"\n]{0,60}\"|'[^'\n]{0,60}'))*\s*/?>",
     re.IGNORECASE,
 )
+# Words that documentation of a chat format uses and an injection has little reason to
+# (not "role", "turn" or "format", which injections use too).
 _DOCUMENTING = re.compile(
-    r"\b(?:templates?|tokens?|tokenizer|turns?|roles?|format(?:s|ted)?|syntax|stop (?:token|sequence)s?"
-    r"|special tokens?|header|markers?|delimit\w*|wraps?|encloses?|chat ?ml|llama|mistral|apply_chat_template"
-    r"|prompt format)\b",
+    r"\b(?:templates?|tokens?|tokeni[sz]er|stop (?:token|sequence)s?|special tokens?|chat ?ml|llama|mistral"
+    r"|gemma|apply_chat_template|prompt format)\b",
     re.IGNORECASE,
 )
 _MAY_QUOTE = re.compile(r"[\"“„«`'‘{<\[]")  # every quotation and template token starts with one
+_BREAK = re.compile(r"[.!?](?=[\s\"“”'‘’«»]|$)|\n")  # a sentence ends
 Spans = tuple[tuple[int, int], ...]
 _REACH = 200  # characters of context on each side that a sentence may span
 
 
-def _sentence_around(text: str, start: int, end: int) -> tuple[int, int]:
-    """Bounds of the sentence(s) holding `text[start:end]`, at most `_REACH` either side."""
-    lo = max(0, start - _REACH)
-    cut = max(text.rfind("\n", lo, start), *(text.rfind(p, lo, start) for p in (". ", "! ", "? ")))
-    left = cut + 1 if cut >= 0 else lo
-    hi = min(len(text), end + _REACH)
-    ends = [
-        i for i in (text.find("\n", end, hi), *(text.find(p, end, hi) for p in (". ", "! ", "? "))) if i >= 0
-    ]
-    return left, (min(ends) + 1 if ends else hi)
+@dataclass(frozen=True, slots=True)
+class Cited:
+    """What `cite` found in a text: every quotation (`quoted`), and the quotations and
+    template tokens that are mentioned rather than meant (`mentioned`); spans in order."""
+
+    quoted: Spans
+    mentioned: Spans
+
+
+NOTHING = Cited((), ())
+
+
+def _quotations(text: str) -> list[tuple[int, int]]:
+    """Quotations, code spans and inline JSON objects, in order, not overlapping."""
+    spans = [m.span() for m in QUOTES.finditer(text)]
+    decoder = json.JSONDecoder()
+    at = 0
+    for m in _JSON_START.finditer(text):
+        if m.start() < at:
+            continue
+        try:
+            value, length = decoder.raw_decode(text[m.start() : m.start() + _JSON_REACH])
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            spans.append((m.start(), m.start() + length))
+            at = m.start() + length
+    spans.sort()
+    kept: list[tuple[int, int]] = []
+    for span in spans:  # a JSON object and the quotations inside it: keep the outermost
+        if kept and span[0] < kept[-1][1]:
+            if span[1] > kept[-1][1] and span[0] == kept[-1][0]:
+                kept[-1] = span
+            continue
+        kept.append(span)
+    return kept
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """Bounds of the sentence holding `text[start:end]`, at most `_REACH` either side."""
+    lo, hi = max(0, start - _REACH), min(len(text), end + _REACH)
+    left = lo
+    for m in _BREAK.finditer(text, lo, start):
+        left = m.end()
+    after = _BREAK.search(text, end, hi)
+    return left, (after.end() if after else hi)
+
+
+def _within_one_sentence(text: str, start: int, end: int) -> bool:
+    """Whether a quotation holds no sentence break followed by more text."""
+    inner = _BREAK.search(text, start + 1, end - 1)
+    return inner is None or not text[inner.end() : end - 1].strip()
+
+
+class _Index:
+    """Sorted, non-overlapping spans, and those that overlap a range (by bisection, so a
+    text of many quotations costs n log n, not n squared)."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+
+    def overlapping(self, left: int, right: int) -> list[tuple[int, int]]:
+        return self.spans[bisect_right(self.ends, left) : bisect_left(self.starts, right)]
 
 
 def _outside(text: str, left: int, right: int, spans: list[tuple[int, int]]) -> str:
-    """`text[left:right]` with every span in `spans` (in order, not overlapping) blanked."""
+    """`text[left:right]` with every span in `spans` (in order) blanked."""
     out, at = [], left
     for s, e in spans:
         s, e = max(s, at), min(e, right)
@@ -87,37 +167,51 @@ def _outside(text: str, left: int, right: int, spans: list[tuple[int, int]]) -> 
     return "".join(out)
 
 
-def mentioned_spans(text: str, memo: dict[str, Spans] | None = None) -> Spans:
-    """The spans of `text` that are cited rather than addressed to the reader (see the
-    module docstring), in order. `memo`, if given, remembers them by text for one scan (the
-    rules and the learned layer ask about the same readings); nothing is kept beyond it, so
-    no chunk's plaintext outlives its scan in a cache."""
+def cite(text: str, memo: dict[str, Cited] | None = None) -> Cited:
+    """The quotations of `text` and what it mentions rather than means (see the module
+    docstring). `memo`, if given, remembers the answer by text for one scan (the rules and the
+    learned layer ask about the same readings); nothing is kept beyond it, so no chunk's
+    plaintext outlives its scan in a cache."""
     if memo is not None:
         if text not in memo:
-            memo[text] = mentioned_spans(text)
+            memo[text] = cite(text)
         return memo[text]
     if not _MAY_QUOTE.search(text):
-        return ()
-    quotes = [m.span() for m in QUOTES.finditer(text)]
-    spans: list[tuple[int, int]] = []
-    for start, end in quotes:
-        left, right = _sentence_around(text, start, end)
-        if _CITING.search(_outside(text, left, right, quotes)):
-            spans.append((start, end))
-    for m in TEMPLATE_TOKENS.finditer(text):
-        start, end = m.span()
-        if any(s <= start and end <= e for s, e in spans):
+        return NOTHING
+    quotes = _Index(_quotations(text))
+    tokens = _Index([m.span() for m in TEMPLATE_TOKENS.finditer(text)])
+    mentioned: list[tuple[int, int]] = []
+    citing, documenting = _CITING.search(text) is not None, _DOCUMENTING.search(text) is not None
+    for start, end in quotes.spans if citing else ():
+        if not _within_one_sentence(text, start, end):
             continue
-        left, right = _sentence_around(text, start, end)
-        tokens = [t.span() for t in TEMPLATE_TOKENS.finditer(text, left, right)]
-        if _DOCUMENTING.search(_outside(text, left, right, sorted(tokens + quotes))):
-            spans.append((start, end))
-    return tuple(sorted(spans))
+        left, right = _sentence(text, start, end)
+        if _CITING.search(_outside(text, left, right, quotes.overlapping(left, right))):
+            mentioned.append((start, end))
+    for start, end in tokens.spans if documenting else ():
+        if any(s <= start and end <= e for s, e in quotes.overlapping(start, end)):
+            continue  # inside a quotation: cited or not with it
+        left, right = _sentence(text, start, end)
+        hidden = sorted(quotes.overlapping(left, right) + tokens.overlapping(left, right))
+        if _DOCUMENTING.search(_outside(text, left, right, hidden)):
+            mentioned.append((start, end))
+    return Cited(tuple(quotes.spans), tuple(sorted(mentioned)))
+
+
+def mentioned_spans(text: str) -> Spans:
+    """The spans of `text` that are cited rather than addressed to the reader."""
+    return cite(text).mentioned
 
 
 def within(spans: Spans, start: int, end: int) -> bool:
     """Whether `start:end` lies inside one of `spans`."""
     return any(s <= start and end <= e for s, e in spans)
+
+
+def strictly_within(spans: Spans, start: int, end: int) -> bool:
+    """Whether `start:end` lies inside one of `spans` without touching its ends (inside the
+    quotation marks, not on them)."""
+    return any(s < start and end < e for s, e in spans)
 
 
 def masked(text: str, spans: Spans) -> str:

@@ -30,7 +30,6 @@ from typing import Any
 import re2
 
 from securerag.scanning import mentions
-from securerag.scanning.mentions import QUOTES
 from securerag.scanning.normalise import Normalised
 
 # Outside a character class `\w`, `\s`, `\d` become classes; inside one, their contents.
@@ -444,12 +443,12 @@ SQUASHED_RULES: tuple[Rule, ...] = (
 # A phrase inside quotation marks or a code span is more often cited than meant
 # ("the bot leaked its prompt when asked to 'print the text above'"); it counts
 # half. One the surrounding sentence presents as an example, a payload or a
-# chat-template token (`mentions.mentioned_spans`) counts a quarter.
+# chat-template token (`mentions.cite`) counts a quarter.
 QUOTED_DISCOUNT = 0.5
 MENTION_DISCOUNT = 0.25
 
 
-def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Spans) -> float | None:
+def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Cited) -> float | None:
     """The weight `rule` earns on `text`: full for a match in plain sight, less when every
     match is quoted or mentioned; None when it does not match."""
     if rule.prefilter.search(pre) is None:
@@ -457,11 +456,9 @@ def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Spans) -> float
     best: float | None = None
     for match in rule.pattern.finditer(text):
         start, end = match.span()
-        if mentions.within(cited, start, end):
+        if mentions.within(cited.mentioned, start, end):
             factor = MENTION_DISCOUNT
-        elif any(
-            q.start() < start and end < q.end() for q in QUOTES.finditer(text, max(0, start - 400), end + 400)
-        ):
+        elif mentions.strictly_within(cited.quoted, start, end):
             factor = QUOTED_DISCOUNT
         else:
             return rule.weight
@@ -470,10 +467,10 @@ def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Spans) -> float
 
 
 def match_rules(
-    norm: Normalised, memo: dict[str, mentions.Spans] | None = None
+    norm: Normalised, memo: dict[str, mentions.Cited] | None = None
 ) -> dict[str, tuple[float, str]]:
     """Rule name -> (weight, origin of the first view it matched). `memo`: see
-    `mentions.mentioned_spans`."""
+    `mentions.cite`."""
     found: dict[str, tuple[float, str]] = {}
     # Hidden and decoded readings first, so that a hit says where it was hidden even
     # when the raw text (markup and all) matches too.
@@ -485,7 +482,7 @@ def match_rules(
         *(r for r in views if r[0] == "rot13"),
     ]
     prefiltered = [prefilter_text(text) for _, text in readings]
-    cited: list[mentions.Spans | None] = [None] * len(readings)
+    cited: list[mentions.Cited | None] = [None] * len(readings)
     for rule in RULES:
         if rule.name in found and found[rule.name][0] >= rule.weight:
             continue
@@ -493,8 +490,8 @@ def match_rules(
             if rule.prefilter.search(pre) is None:
                 continue
             if cited[i] is None:
-                cited[i] = mentions.mentioned_spans(text, memo)
-            weight = _discount(rule, text, pre, cited[i] or ())
+                cited[i] = mentions.cite(text, memo)
+            weight = _discount(rule, text, pre, cited[i] or mentions.NOTHING)
             if weight is not None:
                 if weight > found.get(rule.name, (0.0, ""))[0]:
                     found[rule.name] = (weight, origin)

@@ -82,11 +82,11 @@ def refreshed(sealed: Mapping[str, object] | None, fresh: ScanResult) -> tuple[f
     return max(fresh.score, float(str(floor["score"]))), tuple(dict.fromkeys((*fresh.reasons, *hidden)))
 
 
-def classifier_readings(norm: Normalised, memo: dict[str, mentions.Spans] | None = None) -> list[str]:
+def classifier_readings(norm: Normalised, memo: dict[str, mentions.Cited] | None = None) -> list[str]:
     """What the learned layer reads of a text: every view but rot13 (the rules read that),
     with what each cites as an example or a format elided (`mentions`; `memo` as there)."""
     texts = [norm.text, *(v.text for v in norm.views if v.origin != "rot13")]
-    return [mentions.masked(t, mentions.mentioned_spans(t, memo)) for t in texts]
+    return [mentions.masked(t, mentions.cite(t, memo).mentioned) for t in texts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +163,7 @@ class InjectionScanner:
     ) -> list[ScanResult]:
         """`scan` for each of `texts`, with one pass of the learned layer over all their windows."""
         norms = [normalise(text) for text in texts]
-        memos: list[dict[str, mentions.Spans]] = [{} for _ in norms]  # for this call only
+        memos: list[dict[str, mentions.Cited]] = [{} for _ in norms]  # for this call only
         probabilities: list[float] = [0.0] * len(norms)
         if self._model is not None:
             probabilities = self._model.score_many(
@@ -178,7 +178,7 @@ class InjectionScanner:
         self,
         norm: Normalised,
         probability: float,
-        memo: dict[str, mentions.Spans],
+        memo: dict[str, mentions.Cited],
         tenant: str | None,
         classification: str | None,
     ) -> ScanResult:
