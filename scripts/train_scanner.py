@@ -21,7 +21,8 @@ hard negative never straddles two folds), on the whole scanner's chunk-level
 scores. The final model is fitted on train and dev together. The held-out
 split is never read here.
 
-Writes securerag/scanning/model.npz with the SHA-256 of the data files.
+Writes securerag/scanning/model.npz with the SHA-256 of the data files (dataset, corpus and
+the synthetic-attack generator).
 """
 
 from __future__ import annotations
@@ -158,7 +159,10 @@ def main() -> None:
 
     rows = load(args.data)
     corpus_path = args.data.with_name("benign_corpus.jsonl")
-    digest = hashlib.sha256(args.data.read_bytes() + corpus_path.read_bytes()).hexdigest()
+    generator = args.data.with_name("synthetic.py")  # the synthetic attacks are training data too
+    digest = hashlib.sha256(
+        args.data.read_bytes() + corpus_path.read_bytes() + generator.read_bytes()
+    ).hexdigest()
     hosts = load_hosts(args.data.with_name("hosts.txt"))
     seen = [r for r in rows if r["split"] in ("train", "dev")]
     corpus = [{**r, "label": 0} for r in load(corpus_path) if r["split"] == "train"]

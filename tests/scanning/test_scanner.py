@@ -24,9 +24,14 @@ HOST = (
 
 
 def test_bundled_model_was_trained_on_the_data_in_the_repo() -> None:
-    """The shipped weights name the dataset they came from; that dataset is this one."""
+    """The shipped weights name the data they came from (dataset, documentation corpus and the
+    synthetic-attack generator); that data is this one."""
     model = clf.bundled()
-    data = DATA.read_bytes() + DATA.with_name("benign_corpus.jsonl").read_bytes()
+    data = (
+        DATA.read_bytes()
+        + DATA.with_name("benign_corpus.jsonl").read_bytes()
+        + DATA.with_name("synthetic.py").read_bytes()
+    )
     assert model.trained_on == "sha256:" + hashlib.sha256(data).hexdigest()
     assert SCANNER.version == RULES_VERSION * 1000 + model.version
 
