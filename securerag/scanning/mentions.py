@@ -38,10 +38,13 @@ from dataclasses import dataclass
 def _pair(open_: str, close: str) -> str:
     """A quotation between `open_` and `close` on one line: the opening mark after a space,
     bracket or punctuation and before a non-space, non-digit (so not `'90s`, not `5" screen`),
-    the closing mark after a non-space and not before a letter or digit (so not `It's`)."""
-    return (
-        rf"(?<![^\s(\[{{:;,—–/\-\"“'‘«„]){open_}(?=[^\s\d{close}])[^{close}\n]{{0,399}}(?<=\S)[{close}](?!\w)"
-    )
+    the closing mark after a non-space and not before a letter or digit (so not `It's`).
+
+    The pattern starts with the opening mark and looks behind it for what precedes it (`.`
+    is the mark itself; at the start of the text the lookbehind cannot match, so it passes):
+    a pattern that starts with a literal lets `re` skip to the marks, twenty times faster
+    than trying a lookbehind at every position."""
+    return rf"{open_}(?<![^\s(\[{{:;,—–/\-\"“'‘«„].)(?=[^\s\d{close}])[^{close}\n]{{0,399}}(?<=\S)[{close}](?!\w)"
 
 
 QUOTES = re.compile(
@@ -181,7 +184,9 @@ def cite(text: str, memo: dict[str, Cited] | None = None) -> Cited:
     quotes = _Index(_quotations(text))
     tokens = _Index([m.span() for m in TEMPLATE_TOKENS.finditer(text)])
     mentioned: list[tuple[int, int]] = []
-    citing, documenting = _CITING.search(text) is not None, _DOCUMENTING.search(text) is not None
+    # Each cue is looked for in the whole text only when there is something it could cite.
+    citing = bool(quotes.spans) and _CITING.search(text) is not None
+    documenting = bool(tokens.spans) and _DOCUMENTING.search(text) is not None
     for start, end in quotes.spans if citing else ():
         if not _within_one_sentence(text, start, end):
             continue

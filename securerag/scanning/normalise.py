@@ -31,6 +31,9 @@ import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from typing import Any
+
+import re2
 
 MAX_DECODED = 16
 MAX_DEPTH = 2
@@ -178,11 +181,28 @@ _LEET = str.maketrans(
 _LEET_WORD = re.compile(
     r"(?<![\w@$!|])(?=[\w@$!|]*[A-Za-z])(?=[\w@$!|]*[013457@$!|])[\w@$!|]{3,20}(?![\w@$!|])"
 )
+
+
+def _hint(pattern: str) -> Any:
+    """An RE2 pattern for a necessary condition of a `re` pattern: RE2 scans a text in
+    linear time, several times faster than `re` tries a pattern with lookarounds at every
+    position, so the `re` pattern runs only on the texts the hint accepts. Classes are
+    written out in Unicode (RE2's `\\w` and `\\s` are ASCII)."""
+    options = re2.Options()
+    options.never_capture = True
+    return re2.compile(pattern, options)
+
+
+# Hints (see `_hint`): a letter and a leet character in one run of word characters; a run
+# of sixteen base64 characters; eight hex pairs.
+_LEET_HINT = _hint(r"[A-Za-z][\pL\pN_@$!|]*[013457@$!|]|[013457@$!|][\pL\pN_@$!|]*[A-Za-z]")
 _SPACED = re.compile(r"(?<!\S)(?:[^\W_][ .\-_*·•]{1,2}){3,}[^\W_](?!\S)")
 
 
 def fold_leet(text: str) -> tuple[str, int]:
     """`1gn0r3 4ll` -> `ignore all` in words that mix letters with leet digits or symbols."""
+    if _LEET_HINT.search(text) is None:
+        return text, 0
     count = 0
 
     def fold(match: re.Match[str]) -> str:
@@ -212,7 +232,7 @@ _HTML_HINT = re.compile(r"<!--|<[a-zA-Z][\w-]*(?:\s[^<>]*)?>")
 _MD_COMMENT = re.compile(r"^\s*\[(?://|comment|_)\]:\s*(?:#|<>)\s*[\"'(]?(.*?)[\"')]?\s*$", re.MULTILINE)
 
 
-_BOGUS_END_TAG = re.compile(r"</[^a-z]")
+_BOGUS_END_TAG = re.compile(r"</[^a-z]", re.IGNORECASE)
 
 
 def _may_hide(markup: str) -> bool:
@@ -229,6 +249,8 @@ def _may_hide(markup: str) -> bool:
         or "<!" in plain
         or "<?" in plain
         or _BOGUS_END_TAG.search(plain) is not None
+        # Before decoding too: `</&#104;` is a comment to the parser, `</h` once decoded.
+        or _BOGUS_END_TAG.search(markup) is not None
     )
 
 
@@ -252,6 +274,8 @@ def _hidden_markup(text: str, out: Normalised) -> None:
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s:,]?){8,}(?![0-9A-Fa-f])")
 _URLENC = re.compile(r"(?:%[0-9A-Fa-f]{2}|[\w.~+-]){0,200}(?:%[0-9A-Fa-f]{2}[\w.~+-]*){3,}")
+_B64_HINT = _hint(r"[A-Za-z0-9+/_-]{16}")
+_HEX_HINT = _hint(r"(?:(?:\\x|0x)?[0-9A-Fa-f]{2}[\s\x{0b}\pZ\x{1c}-\x{1f}\x{85}:,]?){8}")
 
 
 def _readable(raw: bytes) -> str | None:
@@ -293,11 +317,11 @@ def _decode_hex(run: str) -> str | None:
 
 def _decode_runs(text: str, out: Normalised, depth: int) -> None:
     found: list[tuple[str, str]] = []
-    for origin, pattern, decode in (
-        ("base64", _B64, _decode_base64),
-        ("hex", _HEX, _decode_hex),
+    for origin, hint, pattern, decode in (
+        ("base64", _B64_HINT, _B64, _decode_base64),
+        ("hex", _HEX_HINT, _HEX, _decode_hex),
     ):
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(text) if hint.search(text) else ():
             if len(found) >= MAX_DECODED:
                 break
             decoded = decode(match.group())
@@ -337,13 +361,18 @@ _COMMON_ENGLISH = frozenset(
         *("system", "prompt", "previous", "tell", "send", "user"),
     }
 )
+_COMMON_ENGLISH_ROT13 = frozenset(codecs.encode(w, "rot13") for w in _COMMON_ENGLISH)
 _ASCII_WORD = re.compile(r"[a-z]+")
 
 
-def _english_words(text: str) -> int:
-    """How many common English words `text` has: a rot13 reading is worth reading only
-    when it has more of them than the text itself."""
-    return sum(w in _COMMON_ENGLISH for w in _ASCII_WORD.findall(text.lower()))
+def _reads_as_rot13(text: str) -> bool:
+    """Whether the rot13 reading of `text` has more common English words than `text`
+    itself (and at least two): only then is it worth reading. Counted on the text's own
+    words (rot13 maps ASCII letters to ASCII letters, so the words are the same runs),
+    without decoding it first."""
+    words = _ASCII_WORD.findall(text.lower())
+    english = sum(w in _COMMON_ENGLISH for w in words)
+    return sum(w in _COMMON_ENGLISH_ROT13 for w in words) > max(english, 1)
 
 
 def squash(text: str) -> str:
@@ -374,8 +403,7 @@ def normalise(text: str) -> Normalised:
     out.add_view("folded", folded)
 
     _decode_runs(out.text, out, depth=1)
-    rot13 = codecs.decode(out.text, "rot13")
-    if _english_words(rot13) > max(_english_words(out.text), 1):
-        out.add_view("rot13", rot13)
+    if _reads_as_rot13(out.text):
+        out.add_view("rot13", codecs.decode(out.text, "rot13"))
     out.squashed = squash(folded)
     return out
