@@ -44,7 +44,8 @@ def _pair(open_: str, close: str) -> str:
     is the mark itself; at the start of the text the lookbehind cannot match, so it passes):
     a pattern that starts with a literal lets `re` skip to the marks, twenty times faster
     than trying a lookbehind at every position."""
-    return rf"{open_}(?<![^\s(\[{{:;,—–/\-\"“'‘«„].)(?=[^\s\d{close}])[^{close}\n]{{0,399}}(?<=\S)[{close}](?!\w)"
+    before = r"(?<![^\s(\[{:;,—–/\-\"“'‘«„].)"
+    return rf"{open_}{before}(?=[^\s\d{close}])[^{close}\n]{{0,399}}(?<=\S)[{close}](?!\w)"
 
 
 QUOTES = re.compile(
