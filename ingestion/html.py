@@ -10,9 +10,10 @@ injection scanner.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 from bs4.element import Comment, NavigableString, Tag
 
 _DROP = ("script", "style", "noscript", "template", "head", "object", "embed")
@@ -79,7 +80,11 @@ def _text(tag: Tag) -> str:
 
 def extract_html(markup: str) -> HtmlText:
     """Split `markup` into title, visible text and hidden text."""
-    soup = BeautifulSoup(markup, "lxml")
+    with warnings.catch_warnings():
+        # Markup is read as a browser would read it, XML-looking or not (an SVG, an RSS item,
+        # a chunk that starts with `<?xml`): the warning that says so is expected here.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(markup, "lxml")
     hidden: list[str] = []
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):
         if comment.strip():
