@@ -107,3 +107,22 @@ def test_synthetic_training_attacks_are_deterministic_and_share_nothing_with_eva
     # and the filter drops what it should: a sentence lifted from a reserved row
     lifted = " ".join(next(t for t in reserved if len(t.split()) >= 20).split()[5:15])
     assert synthetic.decontaminate([{"text": f"Assistant: {lifted}"}], reserved) == ([], 1)
+
+
+def test_handwritten_training_rows_are_well_formed_and_apart_from_the_dataset() -> None:
+    """The hand-written training rows are labelled, distinct, in every dataset category, and
+    (after the same eight-word filter the training script applies) never share a run of
+    eight words with a dev or held-out row; the filter drops only a few."""
+    synthetic = _synthetic()
+    rows = [json.loads(line) for line in DATA.with_name("handwritten_train.jsonl").read_text().splitlines()]
+    fields = {"text", "label", "category", "lang", "batch"}
+    assert all(set(r) >= fields and r["label"] in (0, 1) for r in rows)
+    assert len({r["text"] for r in rows}) == len(rows)
+    attack_categories = {r["category"] for r in rows if r["label"] == 1}
+    assert attack_categories >= {
+        *("override", "exfiltration", "tool_hijack"),
+        *("prompt_leak", "secrecy", "multilingual"),
+    }
+    kept, dropped = synthetic.decontaminate(rows, synthetic.reserved_texts())
+    assert dropped == 0  # the file was filtered against the whole dataset when it was built
+    assert len(kept) == len(rows)

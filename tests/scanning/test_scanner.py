@@ -24,13 +24,14 @@ HOST = (
 
 
 def test_bundled_model_was_trained_on_the_data_in_the_repo() -> None:
-    """The shipped weights name the data they came from (dataset, documentation corpus and the
-    synthetic-attack generator); that data is this one."""
+    """The shipped weights name the data they came from (dataset, documentation corpus, the
+    synthetic-attack generator and the hand-written training rows); that data is this one."""
     model = clf.bundled()
     data = (
         DATA.read_bytes()
         + DATA.with_name("benign_corpus.jsonl").read_bytes()
         + DATA.with_name("synthetic.py").read_bytes()
+        + DATA.with_name("handwritten_train.jsonl").read_bytes()
     )
     assert model.trained_on == "sha256:" + hashlib.sha256(data).hexdigest()
     assert SCANNER.version == RULES_VERSION * 1000 + model.version
@@ -46,6 +47,31 @@ def test_classifier_catches_a_paraphrase_no_rule_names() -> None:
     verdict = SCANNER.scan(f"{HOST} {attack}")
     assert verdict.action != Action.ALLOW, verdict
     assert "classifier" in verdict.reasons
+
+
+# Titles and headings the scanner reads on their own (ingestion scans a document's title as
+# well as its chunks). Written here, not taken from the training fragments.
+TITLES = (
+    *("Travel", "Notes", "Agenda", "Minutes", "Expenses", "Onboarding", "Security policy", "Q3 report"),
+    *("README", "Meeting notes", "Release notes", "Invoice", "Travel policy", "Holiday schedule"),
+    *("Benefits", "Payroll", "Contact us", "FAQ", "Getting started", "Installation", "Changelog"),
+    *("Summary", "Introduction", "Appendix A", "Terms of service", "Privacy policy", "Team directory"),
+    *("Office locations", "Budget 2025", "Incident report", "Runbook: database failover", "Weekly update"),
+    *("Project plan", "Roadmap", "Pricing", "Customer support", "Password reset", "Account settings"),
+    *("Admin guide", "API reference", "System requirements", "User guide", "Instructions", "Hotels"),
+    *("Flights", "Reimbursement", "Vacation", "Sales", "Marketing plan", "Hiring"),
+)
+
+
+def test_document_titles_are_not_taken_for_injections() -> None:
+    """A title alone ("Agenda", "User guide", "Instructions") is allowed: the model once learned
+    genre words from the benign sentences around its training attacks and flagged them."""
+    flagged = [
+        (t, v.score)
+        for t, v in zip(TITLES, SCANNER.scan_many(list(TITLES)), strict=True)
+        if v.action != Action.ALLOW
+    ]
+    assert flagged == []
 
 
 def test_one_injected_sentence_in_a_long_chunk_is_not_diluted() -> None:
