@@ -38,6 +38,11 @@ from securerag.scanning.scanner import hidden_floor, is_stale, refreshed
 from securerag.tenants import TenantRef
 
 BATCH = 100
+# Documents holding a chunk with an older verdict, a page at a time (index chunks_scanner_version).
+PENDING = (
+    "SELECT DISTINCT document_id FROM securerag.chunks WHERE tenant_id = %s AND scanner_version < %s"
+    " AND (%s::uuid IS NULL OR document_id > %s) ORDER BY document_id LIMIT %s"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +61,7 @@ class RescanReport:
 def _pending(
     conn: psycopg.Connection[Any], tenant_id: int, version: int, *, after: uuid.UUID | None
 ) -> list[uuid.UUID]:
-    rows = conn.execute(
-        "SELECT DISTINCT document_id FROM securerag.chunks WHERE tenant_id = %s AND scanner_version < %s"
-        " AND (%s::uuid IS NULL OR document_id > %s) ORDER BY document_id LIMIT %s",
-        (tenant_id, version, after, after, BATCH),
-    ).fetchall()
+    rows = conn.execute(PENDING, (tenant_id, version, after, after, BATCH)).fetchall()
     return [r[0] for r in rows]
 
 

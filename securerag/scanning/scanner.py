@@ -162,6 +162,8 @@ class InjectionScanner:
         self, texts: Sequence[str], *, tenant: str | None = None, classification: str | None = None
     ) -> list[ScanResult]:
         """`scan` for each of `texts`, with one pass of the learned layer over all their windows."""
+        if not texts:  # a retrieval whose sealed verdicts are all current
+            return []
         norms = [normalise(text) for text in texts]
         memos: list[dict[str, mentions.Cited]] = [{} for _ in norms]  # for this call only
         probabilities: list[float] = [0.0] * len(norms)

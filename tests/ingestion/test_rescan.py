@@ -4,6 +4,7 @@ never lowered below what hidden text raised, never re-sealing what does not auth
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from securerag.config import Settings
 from securerag.crypto.master import LocalKeyProvider
 from securerag.db import Database, tenant_transaction
 from securerag.ingestion import DocumentInput
-from securerag.ingestion.rescan import rescan_tenant
+from securerag.ingestion.rescan import BATCH, PENDING, rescan_tenant
 from securerag.models import Action, Level, ScanResult
 from securerag.runtime import Runtime
 from securerag.scanning import InjectionScanner
@@ -199,3 +200,26 @@ def test_cli_rescan(
     summary = json.loads(result.stdout)
     assert (summary["tenant"], summary["documents"], summary["chunks"]) == (tenant.name, 1, 1)
     assert summary["failed"] == []
+
+
+def test_pending_documents_are_found_through_the_version_index(
+    older: Runtime,
+    admin_conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., TenantRef],
+    ingest: Callable[..., Any],
+) -> None:
+    """What `rescan` looks for (chunks under the running version) is an index condition, so a
+    run with nothing left to do does not read the tenant's chunks."""
+    tenant = make_tenant(policy=POLICY)
+    for n in range(3):
+        ingest(tenant, "handbook/r", f"Hotels are reimbursed, case {n}.", title=f"T{n}", rt=older)
+    with admin_conn.transaction():
+        admin_conn.execute("SET LOCAL enable_seqscan = off")
+        admin_conn.execute("SET LOCAL enable_bitmapscan = off")
+        plan = "\n".join(
+            r[0]
+            for r in admin_conn.execute(
+                "EXPLAIN " + PENDING, (tenant.id, older.scanner.version + 1, None, None, BATCH)
+            ).fetchall()
+        )
+    assert re.search(r"Index Cond: .*scanner_version < ", plan), plan
