@@ -39,6 +39,20 @@ def _clean_environment() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _stop_embedded_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Stop every embedded server the session started (its own, and those the CLI tests start
+    under their own SECURERAG_HOME), so a test run leaves no postgres behind."""
+    yield
+    from securerag.db.embedded import stop_server
+
+    for pid_file in tmp_path_factory.getbasetemp().rglob("pgdata/postmaster.pid"):
+        try:
+            stop_server(Settings(home=pid_file.parent.parent))
+        except Exception as exc:  # a server that will not stop must not fail the run
+            print(f"could not stop the embedded server under {pid_file.parent}: {exc}")
+
+
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("securerag-home")
