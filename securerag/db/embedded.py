@@ -104,10 +104,28 @@ def _create_database(admin_uri: str, name: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
+def _running(pgdata: Path) -> bool:
+    """Whether the postmaster named in `pgdata/postmaster.pid` is alive and serves `pgdata`.
+
+    A server killed without a clean shutdown leaves the file behind, and its process id may
+    since belong to another process: that one must not be signalled, and pgserver must not
+    be asked for the server (it would start one just to stop it)."""
+    import psutil
+
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        process = psutil.Process(pid)
+        return "postgres" in process.name() and str(pgdata.resolve()) in {
+            str(Path(arg).resolve()) for arg in process.cmdline()
+        }
+    except (OSError, ValueError, psutil.Error):
+        return False
+
+
 def stop_server(settings: Settings) -> bool:
     """Stop the embedded server if it runs; True if it was running."""
     pgdata = pgdata_path(settings)
-    if not (pgdata / "postmaster.pid").exists():
+    if not _running(pgdata):
         return False
     pgserver = _pgserver()
     with FileLock(str(settings.home / ".embedded.lock")):

@@ -110,3 +110,24 @@ def test_concurrent_service_preparation(db: Database, settings: Settings, keys: 
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_stop_ignores_a_stale_postmaster_pid_file(tmp_path: Path) -> None:
+    """A server killed without shutdown leaves postmaster.pid behind, and its process id may now
+    belong to another process: `securerag db stop` signals nothing and starts nothing."""
+    from securerag.db.embedded import pgdata_path, stop_server
+
+    settings = Settings(home=tmp_path)
+    pgdata = pgdata_path(settings)
+    pgdata.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (pgdata / "postmaster.pid").write_text(f"{sleeper.pid}\n{pgdata}\n")
+        assert stop_server(settings) is False
+        assert sleeper.poll() is None  # not signalled
+        (pgdata / "postmaster.pid").write_text("not a pid\n")
+        assert stop_server(settings) is False
+        assert sorted(p.name for p in pgdata.iterdir()) == ["postmaster.pid"]  # no server was made
+    finally:
+        sleeper.kill()
+        sleeper.wait()
