@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data" / "injection"))
 import synthetic  # noqa: E402  (tests/data/injection/synthetic.py)
 
-MODEL_VERSION = 7
+MODEL_VERSION = 8
 FOLDS = 5
 CS = (2.0, 4.0, 8.0)
 # Out-of-fold false-positive budget for the flag threshold: below the 0.03 target, because
@@ -65,8 +65,9 @@ SYNTHETIC_ATTACKS = 4000
 # 1.0 0.754, 2.0 0.761; two batches at 1.0 0.767, 2.0 0.792, 3.0 0.793; all three at 2.0 0.790,
 # 3.0 0.802 (at FPR 0.01: 0.67 with two batches, 0.73 with three). With rules version 5: three batches
 # 0.823, four 0.830; four and rules version 6 0.841 (at FPR 0.03: 0.827, 0.842, 0.853).
-# Rules version 7: 0.848 (0.863). A fifth batch (security teaching, 29 languages; not added)
-# lowered it: 0.836 (0.849) at weight 3.
+# Rules version 7: 0.848 (0.863). Fifth batch, by part at weight 3: technical formats 0.862 (0.884),
+# world (29 languages) 0.839 (0.864), security teaching 0.837 (0.848), teaching and world 0.836
+# (0.849), formats and world 0.862 (0.887), all three 0.857 (0.888): formats and world are added.
 HANDWRITTEN_WEIGHT = 3.0
 # Chosen on dev (classifier alone, TPR at FPR 0.03): 0.1-0.3 helped, 1.0 less, and
 # synthetic benign text hurt, so none is used.
