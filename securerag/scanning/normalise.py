@@ -9,7 +9,8 @@
   (HTML comments and hidden elements, markdown comments, Unicode tag text,
   base64 / hex / URL-encoded runs, a rot13 reading when that reads more like
   English than the text), each tagged with how it
-  was found so that a verdict can say why.
+  was found so that a verdict can say why. Hidden and decoded parts are read
+  as written and folded, and runs inside hidden markup are decoded too.
 - `squashed`: letters only, lower case, for the few phrases worth catching
   whatever was put between their letters.
 - `signals`: counts of what was removed or decoded (zero-width characters,
@@ -67,10 +68,20 @@ class Normalised:
         if n:
             self.signals[signal] = self.signals.get(signal, 0) + n
 
-    def add_view(self, origin: str, text: str) -> None:
+    def add_view(self, origin: str, text: str) -> bool:
+        """Add a reading unless it is empty or already read; say whether it was added."""
         text = text.strip()
         if text and text != self.text and all(v.text != text for v in self.views):
             self.views.append(View(origin, text))
+            return True
+        return False
+
+    def add_reading(self, origin: str, text: str) -> bool:
+        """A hidden or decoded part, read as written and folded like the text itself, so that
+        homoglyphs, leetspeak or spaced letters inside it are no way around the folding."""
+        added = self.add_view(origin, text)
+        self.add_view(origin, fold(text)[0])
+        return added
 
 
 # -- invisible characters -------------------------------------------------------------
@@ -107,7 +118,7 @@ def _strip_invisible(text: str, out: Normalised) -> str:
     # anything with spaces or more than a handful of letters is a message.
     if len(hidden) > 7 or " " in hidden:
         out.count("tag_characters", len(hidden))
-        out.add_view("unicode-tags", hidden)
+        out.add_reading("unicode-tags", hidden)
     return kept
 
 
@@ -254,10 +265,13 @@ def _may_hide(markup: str) -> bool:
     )
 
 
-def _hidden_markup(text: str, out: Normalised) -> None:
+def _hidden_markup(text: str, out: Normalised) -> str:
+    """Add what markup hides as readings; return it, for its encoded runs to be decoded."""
+    hidden: list[str] = []
     for match in _MD_COMMENT.finditer(text):
         out.count("markdown_comment")
-        out.add_view("markdown-comment", match.group(1))
+        out.add_reading("markdown-comment", match.group(1))
+        hidden.append(match.group(1))
     if _HTML_HINT.search(text) and _may_hide(text):
         from securerag.ingestion.html import extract_html
 
@@ -265,8 +279,11 @@ def _hidden_markup(text: str, out: Normalised) -> None:
         if parts.hidden.strip():
             out.count("html_hidden")
             # Entities in the markup are decoded only now: the hidden text gets the same
-            # NFKC and invisible-character pass as the text itself.
-            out.add_view("html-hidden", _basic(parts.hidden, out))
+            # NFKC and invisible-character pass as the text itself, and the same folding.
+            clean = _basic(parts.hidden, out)
+            out.add_reading("html-hidden", clean)
+            hidden.append(clean)
+    return "\n".join(hidden)
 
 
 # -- encoded runs ---------------------------------------------------------------------------
@@ -288,7 +305,9 @@ def _readable(raw: bytes) -> str | None:
         return None
     printable = sum(ch.isprintable() or ch in "\n\t" for ch in text)
     letters = sum(ch.isalpha() for ch in text)
-    if printable < 0.95 * len(text) or letters < 0.5 * len(text) or " " not in text.strip():
+    # Half the non-space characters letters: spaced-out letters (`i g n o r e`) read too.
+    ink = len(text) - text.count(" ")
+    if printable < 0.95 * len(text) or letters < 0.5 * ink or " " not in text.strip():
         return None
     return text
 
@@ -334,14 +353,22 @@ def _decode_runs(text: str, out: Normalised, depth: int) -> None:
         if decoded != match.group() and _readable(decoded.encode()) is not None:
             found.append(("url-encoded", decoded))
     for origin, decoded in found:
-        out.count(origin)
         clean = _basic(decoded, out)
-        out.add_view(origin, clean)
+        if out.add_reading(origin, clean):
+            out.count(origin)
         if depth < MAX_DEPTH:
             _decode_runs(clean, out, depth + 1)
 
 
 # -- the whole pass -------------------------------------------------------------------------
+
+
+def fold(text: str) -> tuple[str, dict[str, int]]:
+    """Homoglyphs, then leetspeak, then spaced letters folded; how many of each."""
+    folded, homoglyphs = fold_homoglyphs(text)
+    folded, leet = fold_leet(folded)
+    folded, spaced = fold_spaced(folded)
+    return folded, {"homoglyphs": homoglyphs, "leetspeak": leet, "spaced_letters": spaced}
 
 
 def _basic(text: str, out: Normalised) -> str:
@@ -392,17 +419,17 @@ def normalise(text: str) -> Normalised:
         text, n = _SURROGATE.subn("\ufffd", text)
         out.count("invalid_unicode", n)
     out.text = _basic(text, out)
-    _hidden_markup(out.text, out)
+    hidden = _hidden_markup(out.text, out)
 
-    folded, homoglyphs = fold_homoglyphs(out.text)
-    out.count("homoglyphs", homoglyphs)
-    folded, leet = fold_leet(folded)
-    out.count("leetspeak", leet)
-    folded, spaced = fold_spaced(folded)
-    out.count("spaced_letters", spaced)
+    folded, counts = fold(out.text)
+    for signal, n in counts.items():
+        out.count(signal, n)
     out.add_view("folded", folded)
 
     _decode_runs(out.text, out, depth=1)
+    # Runs in hidden markup that only its entity decoding reveals (`&#97;&#87;...`).
+    if hidden and hidden not in out.text:
+        _decode_runs(hidden, out, depth=1)
     if _reads_as_rot13(out.text):
         out.add_view("rot13", codecs.decode(out.text, "rot13"))
     out.squashed = squash(folded)
