@@ -30,7 +30,7 @@ from typing import Any
 import re2
 
 from securerag.scanning import mentions
-from securerag.scanning.normalise import Normalised
+from securerag.scanning.normalise import Normalised, squash
 
 # Outside a character class `\w`, `\s`, `\d` become classes; inside one, their contents.
 _WIDE_CLASSES = {"w": r"_\pL\pN", "s": r"\s\x{0b}\pZ\x{1c}-\x{1f}\x{85}", "d": r"\pN"}
@@ -516,6 +516,10 @@ def _discount(rule: Rule, text: str, pre: bytes, cited: mentions.Cited) -> float
     return best
 
 
+# Readings whose letters the text's own squashed view holds already.
+_SEEN = frozenset({"text", "folded", "rot13"})
+
+
 def match_rules(
     norm: Normalised, memo: dict[str, mentions.Cited] | None = None
 ) -> dict[str, tuple[float, str]]:
@@ -546,8 +550,14 @@ def match_rules(
                 if weight > found.get(rule.name, (0.0, ""))[0]:
                     found[rule.name] = (weight, origin)
                 break
-    if norm.squashed:
-        for rule in SQUASHED_RULES:
-            if rule.name not in found and rule.search(norm.squashed, norm.squashed.encode()):
-                found[rule.name] = (rule.weight, "squashed")
+    # Hidden and decoded parts squashed too (spaced letters inside base64 or behind entities);
+    # what markup hides in plain characters is in the text's own squashed view already.
+    squashed = [(origin, squash(text)) for origin, text in readings if origin not in _SEEN]
+    for rule in SQUASHED_RULES:
+        if rule.name in found:
+            continue
+        for origin, letters in (*squashed, ("squashed", norm.squashed)):
+            if letters and rule.search(letters, letters.encode()):
+                found[rule.name] = (rule.weight, origin)
+                break
     return found
