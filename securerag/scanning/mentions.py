@@ -9,8 +9,8 @@ withholds it blocks a legitimate corpus.
 
 A span is *mentioned* when it is
 
-- quoted (straight or curly double quotes, guillemets, „…“, backticks, an inline
-  JSON object) and the
+- quoted (straight or curly double quotes, guillemets, „…“, 「…」, backticks, an
+  inline JSON object) and the
   sentence around the quotation, outside it, says that it is being cited: "for
   example", "such as", "phrases like", "payload", "detection rule", "the
   attacker wrote"; or
@@ -58,6 +58,8 @@ QUOTES = re.compile(
             _pair("'", "'"),
             _pair("‘", "’"),
             r"`[^`\n]{1,400}`",  # a code span
+            r"「[^」\n]{1,400}」",  # Japanese and Chinese corner brackets: never apostrophes
+            r"『[^』\n]{1,400}』",
         ]
     )
 )
@@ -70,7 +72,14 @@ _CITING = re.compile(
     r"|red[- ]team(?:ers?|ing)?|pentest(?:ers?|ing)?|incidents?|researchers?|quiz|slide|test case"
     r"|owasp|vulnerab\w*|exploit(?:s|ed)?|planted|tricked|manipulat\w*|untrusted|spoof(?:s|ed|ing)?"
     r"|beispiel|zum beispiel|angriff\w*|exemple|par exemple|attaque\w*|ejemplo|por ejemplo|ataque\w*"
-    r"|esempio|per esempio|attacco|exemplo|por exemplo|voorbeeld|bijvoorbeeld)\b",
+    r"|esempio|per esempio|attacco|exemplo|por exemplo|voorbeeld|bijvoorbeeld"
+    r"|przykład\w*|na przykład|atak\w*|till exempel|exempel|for eksempel|eksempel|esimerkiksi|esimerkki"
+    r"|například|příklad\w*|például|példa\w*|de exemplu|exemplu|örneğin|örnek|saldırı\w*"
+    r"|например|пример\w*|атак\w*|инъекци\w*|наприклад|приклад\w*|παράδειγμα|επίθεσ\w*"
+    r"|למשל|דוגמ\w*|مثلا|مثلاً|مثال|هجوم|حمله|उदाहरण|हमल\w*|ví dụ|tấn công|misalnya|contoh|serangan)\b"
+    # Scripts without spaces between words have no word boundaries to anchor on.
+    r"|例えば|たとえば|例として|といった|攻撃|インジェクション|例如|比如|举例|示例|攻击|注入|예를 들어|예시|공격|인젝션"
+    r"|ตัวอย่าง|โจมตี",
     re.IGNORECASE,
 )
 TEMPLATE_TOKENS = re.compile(
@@ -86,8 +95,8 @@ _DOCUMENTING = re.compile(
     r"|gemma|apply_chat_template|prompt format)\b",
     re.IGNORECASE,
 )
-_MAY_QUOTE = re.compile(r"[\"“„«`'‘{<\[]")  # every quotation and template token starts with one
-_BREAK = re.compile(r"[.!?](?=[\s\"“”'‘’«»]|$)|\n")  # a sentence ends
+_MAY_QUOTE = re.compile(r"[\"“„«`'‘{<\[「『]")  # every quotation and template token starts with one
+_BREAK = re.compile(r"[.!?](?=[\s\"“”'‘’«»]|$)|[。！？]|\n")  # a sentence ends
 Spans = tuple[tuple[int, int], ...]
 _REACH = 200  # characters of context on each side that a sentence may span
 
