@@ -21,11 +21,14 @@ Windows are cut the way the scanner cuts them.
   recorded position. Short benign fragments (first words, headings) of the
   benign training texts teach the model that a title is not an attack.
 
-C and the flag threshold are chosen by five-fold cross-validation over the
-train and dev rows, folds made by dataset group (an attack template, a host, a
-hard negative never straddles two folds), on the whole scanner's chunk-level
-scores. The final model is fitted on train and dev together. The held-out
-split is never read here.
+C and the flag threshold are chosen by five-fold cross-validation on the
+whole scanner's chunk-level scores: the train and dev rows are folded by
+dataset group (an attack template, a host, a hard negative never straddles two
+folds), the hand-written rows by their text, and each row is scored by a model
+that never saw its fold. The threshold must keep the false-positive rate
+within budget on both pools of negatives: the dataset's, and the hand-written
+hard negatives, which are harder and closer to what a new corpus brings. The
+final model is fitted on everything. The held-out split is never read here.
 
 Writes securerag/scanning/model.npz with the SHA-256 of the data files (dataset, corpus,
 the synthetic-attack generator and the hand-written training rows).
@@ -54,12 +57,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data" / "injection"))
 import synthetic  # noqa: E402  (tests/data/injection/synthetic.py)
 
-MODEL_VERSION = 8
+MODEL_VERSION = 9
 FOLDS = 5
 CS = (2.0, 4.0, 8.0)
-# Out-of-fold false-positive budget for the flag threshold: below the 0.03 target, because
-# benign text the model has never seen anything like scores higher than these folds do.
+# Out-of-fold false-positive budgets for the flag threshold. On the dataset's negatives, below
+# the 0.03 target, because benign text the model has never seen anything like scores higher than
+# these folds do: at stop 19 a threshold chosen at 0.019 here gave 0.098 on held-out. So the
+# threshold must also keep the hand-written hard negatives (written to share the attacks'
+# vocabulary and formats, in 30 languages) within HANDWRITTEN_FPR_BUDGET. Out of fold they
+# predicted that miss (0.119 at the same threshold). Their budget is above 0.03 because they are
+# all hard and harder than most (a corpus, like the held-out split, is at most 84% hard
+# negatives); at 0.03 the dataset TPR out of fold falls from 0.72 to 0.65 (rules version 9).
+# Chosen before the held-out split was scored with it.
 FPR_BUDGET = 0.02
+HANDWRITTEN_FPR_BUDGET = 0.05
 SYNTHETIC_ATTACKS = 4000
 # Out of fold (TPR at FPR 0.02, C=8): without these rows 0.674; with the first batch at weight
 # 1.0 0.754, 2.0 0.761; two batches at 1.0 0.767, 2.0 0.792, 3.0 0.793; all three at 2.0 0.790,
@@ -173,16 +184,25 @@ def fold_of(group: str) -> int:
     return zlib.crc32(group.encode()) % FOLDS
 
 
+def handwritten_fold(row: dict[str, Any]) -> int:
+    """The cross-validation fold of a hand-written training row (by its text)."""
+    return zlib.crc32(("handwritten:" + row["text"]).encode()) % FOLDS
+
+
 def best_threshold(
-    scores: npt.NDArray[np.float64], labels: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64],
+    labels: npt.NDArray[np.int64],
+    hard_negatives: npt.NDArray[np.float64] | None = None,
 ) -> tuple[float, float, float]:
     """(flag threshold, TPR, FPR): the threshold with the most true positives whose
-    false-positive rate stays within `FPR_BUDGET`."""
+    false-positive rate stays within `FPR_BUDGET` on `labels`' negatives and within
+    `HANDWRITTEN_FPR_BUDGET` on the scores of `hard_negatives`, if given."""
     best = (1.0, 0.0, 0.0)
-    for flag in np.round(np.arange(0.40, 0.80, 0.01), 2):
+    for flag in np.round(np.arange(0.40, 0.95, 0.01), 2):
         caught = scores >= flag
         tpr, fpr = float(caught[labels == 1].mean()), float(caught[labels == 0].mean())
-        if fpr <= FPR_BUDGET and tpr > best[1]:
+        hard_fpr = 0.0 if hard_negatives is None else float((hard_negatives >= flag).mean())
+        if fpr <= FPR_BUDGET and hard_fpr <= HANDWRITTEN_FPR_BUDGET and tpr > best[1]:
             best = (float(flag), tpr, fpr)
     return best
 
@@ -226,16 +246,18 @@ def main() -> None:
         labels += cut_labels
         folds += [fold] * len(cut)
         weights += [weight] * len(cut)
-    cut, cut_labels = handwritten_windows(handwritten)
-    texts += cut
-    labels += cut_labels
-    folds += [-1] * len(cut)
-    weights += [HANDWRITTEN_WEIGHT] * len(cut)
+    for row in handwritten:
+        cut, cut_labels = handwritten_windows([row])
+        texts += cut
+        labels += cut_labels
+        folds += [handwritten_fold(row)] * len(cut)
+        weights += [HANDWRITTEN_WEIGHT] * len(cut)
     # Titles and headings: fragments of the benign texts, each in its source row's fold.
     short: list[str] = []
     for source, fold in (
         *(([r["text"]], fold_of(r["group"])) for r in seen if r["label"] == 0),
-        ([r["text"] for r in corpus] + [r["text"] for r in handwritten if r["label"] == 0], -1),
+        *(([r["text"]], handwritten_fold(r)) for r in handwritten if r["label"] == 0),
+        ([r["text"] for r in corpus], -1),
     ):
         cut = fragments(source)
         short += cut
@@ -252,23 +274,29 @@ def main() -> None:
     )
     features = featurize(texts)
     y, w, window_fold = np.asarray(labels), np.asarray(weights), np.asarray(folds)
-    row_fold = np.asarray([fold_of(r["group"]) for r in seen])
+    row_fold = np.asarray([fold_of(r["group"]) for r in seen] + [handwritten_fold(r) for r in handwritten])
     row_label = np.asarray([r["label"] for r in seen])
+    hw_label = np.asarray([r["label"] for r in handwritten])
+    scored = [r["text"] for r in seen] + [r["text"] for r in handwritten]
 
-    # C and the flag threshold are chosen by grouped cross-validation over train and dev:
-    # every row is scored by the whole scanner with a model that never saw its group, and
-    # the threshold is the one with the most true positives within the false-positive budget.
+    # Every dataset and hand-written row is scored by the whole scanner with a model that
+    # never saw its fold; the threshold is the one with the most true positives on the dataset
+    # within both false-positive budgets.
     best: tuple[float, float, float, float] | None = None  # (tpr, c, flag, fpr)
     for c in CS:
-        scores = np.zeros(len(seen))
+        scores = np.zeros(len(scored))
         for k in range(FOLDS):
             keep = window_fold != k
             scanner = InjectionScanner(model=fit(features[keep], y[keep], w[keep], c, digest))
             held = np.flatnonzero(row_fold == k)
-            results = scanner.scan_many([seen[i]["text"] for i in held])
-            scores[held] = [v.score for v in results]
-        flag, tpr, fpr = best_threshold(scores, row_label)
-        print(f"C={c}: out-of-fold TPR {tpr:.3f} at FPR {fpr:.3f} with flag threshold {flag}")
+            scores[held] = [v.score for v in scanner.scan_many([scored[i] for i in held])]
+        ours, theirs = scores[: len(seen)], scores[len(seen) :]
+        flag, tpr, fpr = best_threshold(ours, row_label, theirs[hw_label == 0])
+        hw_tpr, hw_fpr = (float((theirs[hw_label == label] >= flag).mean()) for label in (1, 0))
+        print(
+            f"C={c}: out-of-fold TPR {tpr:.3f} at FPR {fpr:.3f} with flag threshold {flag} "
+            f"(hand-written rows: TPR {hw_tpr:.3f}, FPR {hw_fpr:.3f})"
+        )
         if best is None or tpr > best[0]:
             best = (tpr, c, flag, fpr)
     assert best is not None

@@ -37,8 +37,9 @@ CLASSIFIER_REASON = "classifier"
 CLASSIFIER_WEIGHT = 0.79
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
 _OBFUSCATION_WEIGHTS = {"tag_characters": 0.5, "zero_width": 0.15}
-# Chosen by cross-validation over train and dev with the bundled model (scripts/train_scanner.py).
-DEFAULT_FLAG = 0.52
+# Chosen out of fold with the bundled model (scripts/train_scanner.py): the threshold with the most
+# dataset attacks caught while both pools of benign text stay within their false-positive budgets.
+DEFAULT_FLAG = 0.69
 DEFAULT_WITHHOLD = 0.8
 
 
