@@ -78,8 +78,8 @@ _CITING = re.compile(
     r"|например|пример\w*|атак\w*|инъекци\w*|наприклад|приклад\w*|παράδειγμα|επίθεσ\w*"
     r"|למשל|דוגמ\w*|مثلا|مثلاً|مثال|هجوم|حمله|उदाहरण|हमल\w*|ví dụ|tấn công|misalnya|contoh|serangan)\b"
     # Scripts without spaces between words have no word boundaries to anchor on.
-    r"|例えば|たとえば|例として|といった|攻撃|インジェクション|例如|比如|举例|示例|攻击|注入|예를 들어|예시|공격|인젝션"
-    r"|ตัวอย่าง|โจมตี",
+    r"|例えば|たとえば|例として|といった|攻撃|インジェクション|例如|比如|举例|示例|攻击|注入"
+    r"|예를 들어|예시|공격|인젝션|ตัวอย่าง|โจมตี",
     re.IGNORECASE,
 )
 TEMPLATE_TOKENS = re.compile(
