@@ -72,16 +72,29 @@ _CITING = re.compile(
     r"|red[- ]team(?:ers?|ing)?|pentest(?:ers?|ing)?|incidents?|researchers?|quiz|slide|test case"
     r"|owasp|vulnerab\w*|exploit(?:s|ed)?|planted|tricked|manipulat\w*|untrusted|spoof(?:s|ed|ing)?"
     r"|beispiel|zum beispiel|angriff\w*|exemple|par exemple|attaque\w*|ejemplo|por ejemplo|ataque\w*"
-    r"|esempio|per esempio|attacco|exemplo|por exemplo|voorbeeld|bijvoorbeeld"
-    r"|przykład\w*|na przykład|atak\w*|till exempel|exempel|for eksempel|eksempel|esimerkiksi|esimerkki"
-    r"|například|příklad\w*|például|példa\w*|de exemplu|exemplu|örneğin|örnek|saldırı\w*"
-    r"|например|пример\w*|атак\w*|инъекци\w*|наприклад|приклад\w*|παράδειγμα|επίθεσ\w*"
-    r"|למשל|דוגמ\w*|مثلا|مثلاً|مثال|هجوم|حمله|उदाहरण|हमल\w*|ví dụ|tấn công|misalnya|contoh|serangan)\b"
-    # Scripts without spaces between words have no word boundaries to anchor on.
-    r"|例えば|たとえば|例として|といった|攻撃|インジェクション|例如|比如|举例|示例|攻击|注入"
-    r"|예를 들어|예시|공격|인젝션|ตัวอย่าง|โจมตี",
+    r"|esempio|per esempio|attacco|exemplo|por exemplo|voorbeeld|bijvoorbeeld|till exempel|exempel"
+    r"|for eksempel|eksempel|esimerkiksi|esimerkki|de exemplu|exemplu|atak\w*|misalnya|contoh|serangan)\b",
     re.IGNORECASE,
 )
+# Citing words with letters outside ASCII, looked for only in text that has such letters (each
+# alternative costs time at every word of every text).
+_CITING_WORLD = re.compile(
+    r"\b(?:przykład\w*|na przykład|například|příklad\w*|például|példa\w*|örneğin|örnek|saldırı\w*"
+    r"|например|пример\w*|атак\w*|инъекци\w*|наприклад|приклад\w*|παράδειγμα|επίθεσ\w*"
+    r"|למשל|דוגמ\w*|مثلا|مثلاً|مثال|هجوم|حمله|उदाहरण|हमल\w*|ví dụ|tấn công|예를 들어|예시|공격|인젝션)\b"
+    # Scripts without spaces between words have no word boundaries to anchor on.
+    r"|例えば|たとえば|例として|といった|攻撃|インジェクション|例如|比如|举例|示例|攻击|注入|ตัวอย่าง|โจมตี",
+    re.IGNORECASE,
+)
+
+
+def _citing(text: str) -> bool:
+    """Whether `text` has a word that presents a quotation as cited."""
+    if _CITING.search(text) is not None:
+        return True
+    return not text.isascii() and _CITING_WORLD.search(text) is not None
+
+
 TEMPLATE_TOKENS = re.compile(
     r"<\|[a-z_]{2,20}\|>|\[/?INST\]|<</?SYS>>|<\|?/?(?:start_of_turn|end_of_turn)\|?>"
     r"|</?(?:system|instructions?|system_prompt|sys|admin|developer_message|s)>"
@@ -195,13 +208,13 @@ def cite(text: str, memo: dict[str, Cited] | None = None) -> Cited:
     tokens = _Index([m.span() for m in TEMPLATE_TOKENS.finditer(text)])
     mentioned: list[tuple[int, int]] = []
     # Each cue is looked for in the whole text only when there is something it could cite.
-    citing = bool(quotes.spans) and _CITING.search(text) is not None
+    citing = bool(quotes.spans) and _citing(text)
     documenting = bool(tokens.spans) and _DOCUMENTING.search(text) is not None
     for start, end in quotes.spans if citing else ():
         if not _within_one_sentence(text, start, end):
             continue
         left, right = _sentence(text, start, end)
-        if _CITING.search(_outside(text, left, right, quotes.overlapping(left, right))):
+        if _citing(_outside(text, left, right, quotes.overlapping(left, right))):
             mentioned.append((start, end))
     for start, end in tokens.spans if documenting else ():
         if any(s <= start and end <= e for s, e in quotes.overlapping(start, end)):
