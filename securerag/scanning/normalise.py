@@ -127,7 +127,14 @@ def _strip_invisible(text: str, out: Normalised) -> str:
 
 @cache
 def _homoglyph_table() -> dict[str, str]:
-    """Non-ASCII characters that look like one ASCII letter or digit (Unicode confusables)."""
+    """Non-ASCII characters that look like one ASCII letter or digit (Unicode confusables),
+    and what NFKC makes of them.
+
+    Folding reads text after NFKC, and NFKC turns some listed look-alikes into characters
+    the list does not map: the Greek lunate sigma `ϲ`, listed as a `c`, becomes the final
+    sigma `ς`. So each look-alike's NFKC form maps to the same letter, unless the list
+    gives that form a letter of its own.
+    """
     from confusable_homoglyphs import utils  # the Unicode TR39 confusables, as data
 
     table: dict[str, str] = {}
@@ -137,14 +144,28 @@ def _homoglyph_table() -> dict[str, str]:
         latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
         if latin:
             table[char] = latin[0]
+    for char, letter in list(table.items()):
+        nfkc = unicodedata.normalize("NFKC", char)
+        if len(nfkc) == 1 and not nfkc.isascii():
+            table.setdefault(nfkc, letter)
     return table
 
 
-_WORD = re.compile(r"\w+")
-# A non-ASCII letter or digit: only words with one can hide a look-alike.
-_FOREIGN_WORD_CHAR = re.compile(r"[^\W\x00-\x7f]")
 _NON_ASCII_LETTER = re.compile(r"[^\W\d_\x00-\x7f]")
 _ASCII_LETTERS = re.compile(r"[A-Za-z]")
+
+
+@cache
+def _lookalike_patterns() -> tuple[Any, re.Pattern[str]]:
+    """A look-alike anywhere (RE2: Python's `re` tests a class holding characters outside
+    the Basic Multilingual Plane one by one, 15x slower); a word, counting look-alikes as
+    letters. Some look-alikes are not word characters (`⏽` for `l`, `∨` for `v`, a Telugu
+    sign for `o`): a word split at them would hide the disguised word from the folding.
+    Only what NFKC leaves as it is can be in the text by then (a few hundred characters,
+    not the list's thousand)."""
+    stable = (ch for ch in _homoglyph_table() if unicodedata.normalize("NFKC", ch) == ch)
+    chars = "".join(map(re.escape, sorted(stable)))
+    return _hint(f"[{chars}]"), re.compile(f"(?:\\w|[{chars}])+")
 
 
 @lru_cache(maxsize=4096)
@@ -153,13 +174,17 @@ def _is_latin(ch: str) -> bool:
 
 
 def fold_homoglyphs(text: str) -> tuple[str, int]:
-    """Fold look-alike letters to Latin where they hide a Latin word.
+    """Fold look-alike characters to Latin where they hide a Latin word.
 
-    A word is folded when it mixes Latin with look-alikes (`іgnоrе`), or when it
-    is made only of look-alikes inside mostly Latin text. Cyrillic or Greek
-    prose is left as it is: its own words are not disguised Latin.
+    A look-alike is any character the Unicode confusables list (with what NFKC makes of
+    it) gives one ASCII letter or digit, whatever its script: Cyrillic `о`, Greek `ρ`,
+    small-capital `ᴏ`, the symbol `⏽`. A word is folded when it mixes Latin with
+    look-alikes and nothing else (`іgnоrе`, `ignᴏre`, `a⏽l`), or when it is made only of
+    look-alikes inside mostly Latin text. Cyrillic or Greek prose is left as it is: its
+    own words are not disguised Latin.
     """
-    if not _FOREIGN_WORD_CHAR.search(text):
+    anywhere, word_pattern = _lookalike_patterns()
+    if not anywhere.search(text):
         return text, 0
     foreign_letters = [ch for ch in _NON_ASCII_LETTER.findall(text) if ch.isalpha()]
     table = _homoglyph_table()
@@ -173,15 +198,15 @@ def fold_homoglyphs(text: str) -> tuple[str, int]:
         word = match.group()
         if word.isascii():
             return word
-        foreign = [ch for ch in word if not _is_latin(ch)]
+        foreign = [ch for ch in word if ch in table or not _is_latin(ch)]
         if not foreign or not all(ch in table for ch in foreign):
             return word
         if len(foreign) == len(word) and not mostly_latin:
             return word
         folded += len(foreign)
-        return "".join(table.get(ch, ch) if not _is_latin(ch) else ch for ch in word)
+        return "".join(table.get(ch, ch) for ch in word)
 
-    return _WORD.sub(fold, text), folded
+    return word_pattern.sub(fold, text), folded
 
 
 _LEET = str.maketrans(

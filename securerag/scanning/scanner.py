@@ -32,7 +32,7 @@ from securerag.scanning import mentions
 from securerag.scanning.normalise import Normalised, normalise
 from securerag.scanning.rules import match_rules
 
-RULES_VERSION = 9
+RULES_VERSION = 10
 CLASSIFIER_REASON = "classifier"
 CLASSIFIER_WEIGHT = 0.79
 _HIDDEN_ORIGINS = {"base64", "hex", "url-encoded", "unicode-tags", "html-hidden", "markdown-comment", "rot13"}
