@@ -7,7 +7,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -210,18 +210,23 @@ class Retriever:
             grants = self._authorizer.apply(tx, tenant, user)
             found = self._search.search(tx, tenant.id, grants.read, vector, k)
             titles, keys = self._documents(tx, tenant.id, found.rows)
-            stored = self._memory.entries(tx, tenant, user, session_id) if session_id else []
+            stored = self._memory.stored(tx, tenant, user, session_id) if session_id else []
         stages.lap("search")
         maybe = (self._open(tenant, grants.read, row, keys, unmask=grants.pii) for row in found.rows)
         opened = [o for o in maybe if o is not None]
         stages.lap("decrypt")
-        verdicts = self._verdicts(tenant, opened)
-        # Memory can carry what a tool or a pasted document said: scanned like chunks.
-        memory_verdicts = self._scanner.scan_many([e.content for e in stored], tenant=tenant.name)
+        # Memory can carry what a tool or a pasted document said: judged like chunks, by the
+        # verdict sealed with it, rescanned in the same batch when that is stale.
+        verdicts = self._verdicts(
+            tenant,
+            [(o.text, o.sealed_scan, Level(o.row.classification).label) for o in opened]
+            + [(s.entry.content, s.sealed_scan, None) for s in stored],
+        )
+        chunk_verdicts, memory_verdicts = verdicts[: len(opened)], verdicts[len(opened) :]
         stages.lap("scan")
         hits: list[ChunkHit] = []
         withheld = 0
-        for o, scan in zip(opened, verdicts, strict=True):
+        for o, scan in zip(opened, chunk_verdicts, strict=True):
             if scan.action == Action.WITHHOLD:
                 withheld += 1
                 continue
@@ -240,7 +245,7 @@ class Retriever:
                 )
             )
         memory: list[MemoryEntry] = []
-        for entry, verdict in zip(stored, memory_verdicts, strict=True):
+        for entry, verdict in zip((s.entry for s in stored), memory_verdicts, strict=True):
             if verdict.action == Action.WITHHOLD:
                 # `withheld` counts chunks (interface.md); memory drops are logged, not counted.
                 _log.info("memory entry withheld: possible prompt injection")
@@ -382,18 +387,19 @@ class Retriever:
         shown = mask_pii(text, payload["pii"]) if not unmask and payload.get("pii") else text
         return _Opened(row, text, shown, sealed_scan)
 
-    def _verdicts(self, tenant: TenantRef, opened: list[_Opened]) -> list[ScanResult]:
-        """Each chunk's verdict: the sealed one, or a rescan (one batch) when it is older
-        than the running scanner."""
-        stale = [i for i, o in enumerate(opened) if is_stale(o.sealed_scan, self._scanner.version)]
-        fresh = dict(zip(stale, self._scanner.scan_many([opened[i].text for i in stale]), strict=True))
+    def _verdicts(
+        self, tenant: TenantRef, items: list[tuple[str, Mapping[str, Any] | None, str | None]]
+    ) -> list[ScanResult]:
+        """The verdict of each (text, sealed verdict, classification level): the sealed one, or a
+        rescan (one batch for all) when it is missing or older than the running scanner."""
+        stale = [i for i, (_, sealed, _) in enumerate(items) if is_stale(sealed, self._scanner.version)]
+        fresh = dict(zip(stale, self._scanner.scan_many([items[i][0] for i in stale]), strict=True))
         out: list[ScanResult] = []
-        for i, o in enumerate(opened):
-            sealed = o.sealed_scan or {}
+        for i, (_, sealed, level) in enumerate(items):
             if i in fresh:
                 score, reasons = refreshed(sealed, fresh[i])
             else:
+                assert sealed is not None
                 score, reasons = float(sealed["score"]), tuple(map(str, sealed["reasons"]))
-            level = Level(o.row.classification).label
             out.append(ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons))
         return out

@@ -6,6 +6,12 @@ row-level security policies admit only rows of the user set in the
 transaction. Another user asking for the same session id sees an empty
 session. Expired entries are never returned; deleting a session destroys its
 key, so its ciphertext can no longer be read.
+
+Memory can carry what a tool or a pasted document said, so each entry is
+scanned for prompt injection when it is written and the verdict is sealed with
+it (with the scanner's version), as a chunk's is: a retrieval reads the sealed
+verdict and rescans only entries whose verdict is older than the running
+scanner, or that were written without one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from securerag.crypto.binding import memory_aad
 from securerag.crypto.keyring import Keyring
 from securerag.errors import DecryptionError, InvalidInput, QuotaExceeded
 from securerag.models import ScanResult, require_text
+from securerag.protocols import Scanner
 from securerag.tenants import TenantRef
 
 Role = Literal["user", "assistant"]
@@ -60,6 +67,14 @@ class MemoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as stored, with the verdict sealed with it (None: written without one)."""
+
+    entry: MemoryEntry
+    sealed_scan: Mapping[str, object] | None
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryLimits:
     """Quotas per session."""
 
@@ -79,13 +94,17 @@ class MemoryStore:
         limits: MemoryLimits | None = None,
         clock: Clock = _utcnow,
         audit: AuditLog | None = None,
+        scanner: Scanner | None = None,
     ) -> None:
         """Args:
         default_ttl_seconds: the TTL of entries written without one (None: until deleted).
         ttl_by_tenant: per tenant name, a default TTL that replaces `default_ttl_seconds`.
         audit: when given, each session deletion (a key destroyed) goes on the audit trail.
+        scanner: when given, each entry's injection verdict is sealed with it on writing
+            (without one, every retrieval scans the entry).
         """
         self._audit = audit
+        self._scanner = scanner
         for ttl in (default_ttl_seconds, *(ttl_by_tenant or {}).values()):
             if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
                 raise ValueError(f"a default memory TTL must be between 1 and {MAX_TTL_SECONDS} seconds")
@@ -111,34 +130,7 @@ class MemoryStore:
         ttl_seconds: int | None = None,
     ) -> MemoryEntry:
         """Seal and store one entry; `ttl_seconds=None` uses the tenant's default TTL."""
-        tenant_id = tenant.id
-        validate_session_id(session_id)
-        if role not in ("user", "assistant"):
-            raise InvalidInput("role must be 'user' or 'assistant'")
-        require_text(content, "the content")
-        if len(content) > MAX_CONTENT_CHARS:
-            raise InvalidInput(f"content longer than {MAX_CONTENT_CHARS} characters")
-        ttl = self.default_ttl(tenant.name) if ttl_seconds is None else ttl_seconds
-        if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
-            raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
-        key = self._session_key(conn, tenant_id, user, session_id)
-        now = self._clock()
-        expires = None if ttl is None else now + timedelta(seconds=ttl)
-        self._check_quota(conn, tenant_id, user, session_id, now, len(content.encode()))
-        entry_id = uuid.uuid4()
-        sealed = Aead(key).seal(
-            json.dumps({"content": content}).encode(),
-            aad=memory_aad(
-                tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
-            ),
-        )
-        conn.execute(
-            "INSERT INTO securerag.memory_entries"
-            " (tenant_id, id, user_name, session_id, role, sealed, created_at, expires_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (tenant_id, entry_id, user, session_id, role, sealed, now, expires),
-        )
-        return MemoryEntry(role=role, content=content, created_at=now, expires_at=expires)
+        return self.append_many(conn, tenant, user, session_id, [(role, content)], ttl_seconds=ttl_seconds)[0]
 
     def append_many(
         self,
@@ -150,11 +142,48 @@ class MemoryStore:
         *,
         ttl_seconds: int | None = None,
     ) -> list[MemoryEntry]:
-        """`append` for each (role, content) of `turns`, in the caller's transaction: all or none."""
-        return [
-            self.append(conn, tenant, user, session_id, role=role, content=content, ttl_seconds=ttl_seconds)
-            for role, content in turns
-        ]
+        """`append` for each (role, content) of `turns`, in the caller's transaction: all or none.
+        The turns are scanned in one batch."""
+        tenant_id = tenant.id
+        validate_session_id(session_id)
+        for role, content in turns:
+            if role not in ("user", "assistant"):
+                raise InvalidInput("role must be 'user' or 'assistant'")
+            require_text(content, "the content")
+            if len(content) > MAX_CONTENT_CHARS:
+                raise InvalidInput(f"content longer than {MAX_CONTENT_CHARS} characters")
+        ttl = self.default_ttl(tenant.name) if ttl_seconds is None else ttl_seconds
+        if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
+            raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        verdicts: list[dict[str, object] | None] = [None] * len(turns)
+        if self._scanner is not None:
+            scanned = self._scanner.scan_many([content for _, content in turns], tenant=tenant.name)
+            version = self._scanner.version
+            verdicts = [{"score": v.score, "reasons": list(v.reasons), "version": version} for v in scanned]
+        key = self._session_key(conn, tenant_id, user, session_id)
+        out: list[MemoryEntry] = []
+        for (role, content), verdict in zip(turns, verdicts, strict=True):
+            now = self._clock()
+            expires = None if ttl is None else now + timedelta(seconds=ttl)
+            self._check_quota(conn, tenant_id, user, session_id, now, len(content.encode()))
+            entry_id = uuid.uuid4()
+            payload: dict[str, object] = {"content": content}
+            if verdict is not None:
+                payload["scan"] = verdict
+            sealed = Aead(key).seal(
+                json.dumps(payload).encode(),
+                aad=memory_aad(
+                    tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
+                ),
+            )
+            conn.execute(
+                "INSERT INTO securerag.memory_entries"
+                " (tenant_id, id, user_name, session_id, role, sealed, created_at, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (tenant_id, entry_id, user, session_id, role, sealed, now, expires),
+            )
+            out.append(MemoryEntry(role=role, content=content, created_at=now, expires_at=expires))
+        return out
 
     def _check_quota(
         self,
@@ -207,6 +236,12 @@ class MemoryStore:
         self, conn: psycopg.Connection[Any], tenant: TenantRef, user: str, session_id: str
     ) -> list[MemoryEntry]:
         """The session's live entries, oldest first (empty for anyone but its owner)."""
+        return [stored.entry for stored in self.stored(conn, tenant, user, session_id)]
+
+    def stored(
+        self, conn: psycopg.Connection[Any], tenant: TenantRef, user: str, session_id: str
+    ) -> list[StoredEntry]:
+        """`entries`, each with the injection verdict sealed with it."""
         tenant_id = tenant.id
         validate_session_id(session_id)
         rows = conn.execute(
@@ -220,22 +255,21 @@ class MemoryStore:
         if not rows:
             return []
         keys = self._keyring.keys(conn, tenant_id, {sealed_key_id(bytes(r[2])) for r in rows})
-        out: list[MemoryEntry] = []
+        out: list[StoredEntry] = []
         for entry_id, role, sealed, created, expires in rows:
             key = keys.get(sealed_key_id(bytes(sealed)))
             if key is None:
                 raise DecryptionError()
-            plain = Aead(key).open(
-                bytes(sealed),
-                aad=memory_aad(
-                    tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
-                ),
-            )
-            out.append(
-                MemoryEntry(
-                    role=role, content=json.loads(plain)["content"], created_at=created, expires_at=expires
+            payload = json.loads(
+                Aead(key).open(
+                    bytes(sealed),
+                    aad=memory_aad(
+                        tenant_id=tenant_id, user=user, session_id=session_id, entry_id=entry_id, role=role
+                    ),
                 )
             )
+            entry = MemoryEntry(role=role, content=payload["content"], created_at=created, expires_at=expires)
+            out.append(StoredEntry(entry, payload.get("scan")))
         return out
 
     def delete_session(

@@ -66,6 +66,7 @@ class Runtime:
             default_ttl_seconds=settings.memory_default_ttl_seconds,
             ttl_by_tenant=settings.memory_ttl_by_tenant,
             audit=self.audit,
+            scanner=self.scanner,
         )
         self._embedder = embedder
         self._embedder_lock = threading.Lock()
