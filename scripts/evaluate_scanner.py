@@ -5,7 +5,8 @@
 A positive counts as caught when the action is `flag` or `withhold`; a
 benign row counts as a false positive on the same condition. Prints and writes
 bench/results/scan-eval.{json,md}: TPR and FPR for the whole scanner and for
-the rules alone, and the confusion by category.
+the rules alone, the confusion by category, and the false-positive rate on
+ordinary documentation in English and in 24 other languages.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def main() -> None:
         [{**r, "label": 0, "category": "docs"} for r in corpus if r["split"] == args.split],
         scanner,
     )
+    # The same in 24 other languages (Debian's translated LibreOffice help and man pages), never
+    # trained on whatever the split (tests/data/injection/sample_multilingual.py).
+    translated = [
+        {**json.loads(line), "label": 0, "category": "docs"}
+        for line in DATA.with_name("benign_multilingual.jsonl").read_text().splitlines()
+    ]
+    other_languages = evaluate(translated, scanner)
     result = {
         "command": f"python scripts/evaluate_scanner.py --split {args.split}",
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -90,6 +98,11 @@ def main() -> None:
         "scanner": full,
         "rules_only": {k: rules[k] for k in ("tpr", "fpr")},
         "documentation": {"paragraphs": docs["benign"], "fpr": docs["fpr"]},
+        "documentation_other_languages": {
+            "chunks": other_languages["benign"],
+            "languages": len({r["lang"] for r in translated}),
+            "fpr": other_languages["fpr"],
+        },
         "target": "TPR >= 0.90 (flag or withhold), FPR <= 0.03",
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +121,10 @@ def main() -> None:
         + ".",
         "",
         f"Ordinary documentation ({docs['benign']} {args.split} paragraphs of benign_corpus.jsonl: "
-        f"man pages, docstrings, package docs): false-positive rate {docs['fpr']:.3f}.",
+        f"man pages, docstrings, package docs): false-positive rate {docs['fpr']:.3f}. The same in "
+        f"{result['documentation_other_languages']['languages']} other languages "
+        f"({other_languages['benign']} chunks of Debian's translated LibreOffice help and man pages, "
+        f"benign_multilingual.jsonl, never trained on): {other_languages['fpr']:.3f}.",
         "",
         "Confusion by category (actions taken):\n",
         "| category | rows | allow | flag | withhold |",
