@@ -6,7 +6,7 @@ A positive counts as caught when the action is `flag` or `withhold`; a
 benign row counts as a false positive on the same condition. Prints and writes
 bench/results/scan-eval.{json,md}: TPR and FPR for the whole scanner and for
 the rules alone, the confusion by category, and the false-positive rate on
-ordinary documentation in English and in 24 other languages.
+ordinary documentation in English and in 28 other languages.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main() -> None:
         [{**r, "label": 0, "category": "docs"} for r in corpus if r["split"] == args.split],
         scanner,
     )
-    # The same in 24 other languages (Debian's translated LibreOffice help and man pages), never
+    # The same in 28 other languages (Debian's translated LibreOffice help and man pages), never
     # trained on whatever the split (tests/data/injection/sample_multilingual.py).
     translated = [
         {**json.loads(line), "label": 0, "category": "docs"}
@@ -100,7 +100,7 @@ def main() -> None:
         "documentation": {"paragraphs": docs["benign"], "fpr": docs["fpr"]},
         "documentation_other_languages": {
             "chunks": other_languages["benign"],
-            "languages": len({r["lang"] for r in translated}),
+            "languages": len({r["lang"].split("-")[0] for r in translated}),  # pt-br is Portuguese
             "fpr": other_languages["fpr"],
         },
         "target": "TPR >= 0.90 (flag or withhold), FPR <= 0.03",

@@ -75,14 +75,14 @@ def test_document_titles_are_not_taken_for_injections() -> None:
 
 
 def test_documentation_in_other_languages_is_allowed() -> None:
-    """Ordinary documentation in 24 languages other than English (Debian's translated LibreOffice
+    """Ordinary documentation in 28 languages other than English (Debian's translated LibreOffice
     help and man pages, never trained on): at most one chunk in a hundred is flagged, and none in
     a thousand withheld. Other-language text is where a model trained mostly on English benign
     text and on attacks in many languages would learn "not English" as a sign of an attack."""
     import json
 
     rows = [json.loads(line) for line in DATA.with_name("benign_multilingual.jsonl").read_text().splitlines()]
-    assert len({r["lang"] for r in rows}) >= 24
+    assert len({r["lang"].split("-")[0] for r in rows}) == 28
     assert len({r["text"] for r in rows}) == len(rows)
     verdicts = [
         v for i in range(0, len(rows), 10) for v in SCANNER.scan_many([r["text"] for r in rows[i : i + 10]])

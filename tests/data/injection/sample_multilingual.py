@@ -5,7 +5,7 @@ positives on ordinary text that is not English.
 
 The English benign corpus (`benign_corpus.jsonl`) has a held-out part on
 which `scripts/evaluate_scanner.py` reports the false-positive rate on
-ordinary documentation; this is the same measure in 24 other languages, from
+ordinary documentation; this is the same measure in 28 other languages, from
 Debian's translated documentation: the LibreOffice help (office software,
 full of instructions to the reader: "choose Tools - Options", "enter your
 password") and the translated man pages. The packages are fetched with
