@@ -39,6 +39,18 @@ DEFAULT_CONTEXT_TOKENS = 4_000
 
 
 @dataclass(frozen=True, slots=True)
+class _Judged:
+    """Text to judge for injection, with its sealed verdict and classification level.
+    `hidden_floor`: a rescan keeps what the document's hidden text raised (chunks, whose hidden
+    HTML is not stored; a memory entry is stored whole, so its rescan is the whole verdict)."""
+
+    text: str
+    sealed: Mapping[str, Any] | None
+    level: str | None = None
+    hidden_floor: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Opened:
     """A decrypted chunk: its row, its text (as sealed, and as shown) and its sealed verdict."""
 
@@ -219,8 +231,11 @@ class Retriever:
         # verdict sealed with it, rescanned in the same batch when that is stale.
         verdicts = self._verdicts(
             tenant,
-            [(o.text, o.sealed_scan, Level(o.row.classification).label) for o in opened]
-            + [(s.entry.content, s.sealed_scan, None) for s in stored],
+            [
+                _Judged(o.text, o.sealed_scan, Level(o.row.classification).label, hidden_floor=True)
+                for o in opened
+            ]
+            + [_Judged(s.entry.content, s.sealed_scan) for s in stored],
         )
         chunk_verdicts, memory_verdicts = verdicts[: len(opened)], verdicts[len(opened) :]
         stages.lap("scan")
@@ -387,19 +402,21 @@ class Retriever:
         shown = mask_pii(text, payload["pii"]) if not unmask and payload.get("pii") else text
         return _Opened(row, text, shown, sealed_scan)
 
-    def _verdicts(
-        self, tenant: TenantRef, items: list[tuple[str, Mapping[str, Any] | None, str | None]]
-    ) -> list[ScanResult]:
-        """The verdict of each (text, sealed verdict, classification level): the sealed one, or a
-        rescan (one batch for all) when it is missing or older than the running scanner."""
-        stale = [i for i, (_, sealed, _) in enumerate(items) if is_stale(sealed, self._scanner.version)]
-        fresh = dict(zip(stale, self._scanner.scan_many([items[i][0] for i in stale]), strict=True))
+    def _verdicts(self, tenant: TenantRef, items: list[_Judged]) -> list[ScanResult]:
+        """The verdict of each item: the sealed one, or a rescan (one batch for all) when it is
+        missing or older than the running scanner."""
+        version = self._scanner.version
+        stale = [i for i, item in enumerate(items) if is_stale(item.sealed, version)]
+        fresh = dict(zip(stale, self._scanner.scan_many([items[i].text for i in stale]), strict=True))
         out: list[ScanResult] = []
-        for i, (_, sealed, level) in enumerate(items):
+        for i, item in enumerate(items):
             if i in fresh:
-                score, reasons = refreshed(sealed, fresh[i])
+                if item.hidden_floor:
+                    score, reasons = refreshed(item.sealed, fresh[i])
+                else:
+                    score, reasons = fresh[i].score, fresh[i].reasons
             else:
-                assert sealed is not None
-                score, reasons = float(sealed["score"]), tuple(map(str, sealed["reasons"]))
-            out.append(ScanResult(score, self._scanner.action_for(score, tenant.name, level), reasons))
+                assert item.sealed is not None
+                score, reasons = float(item.sealed["score"]), tuple(map(str, item.sealed["reasons"]))
+            out.append(ScanResult(score, self._scanner.action_for(score, tenant.name, item.level), reasons))
         return out

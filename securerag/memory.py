@@ -155,17 +155,28 @@ class MemoryStore:
         ttl = self.default_ttl(tenant.name) if ttl_seconds is None else ttl_seconds
         if ttl is not None and not 1 <= ttl <= MAX_TTL_SECONDS:
             raise InvalidInput(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        if not turns:
+            return []
+        key = self._session_key(conn, tenant_id, user, session_id)
+        # The whole batch must fit before anything is scanned: a full session costs no scan.
+        self._check_quota(
+            conn,
+            tenant_id,
+            user,
+            session_id,
+            self._clock(),
+            sum(len(c.encode()) for _, c in turns),
+            len(turns),
+        )
         verdicts: list[dict[str, object] | None] = [None] * len(turns)
         if self._scanner is not None:
             scanned = self._scanner.scan_many([content for _, content in turns], tenant=tenant.name)
             version = self._scanner.version
             verdicts = [{"score": v.score, "reasons": list(v.reasons), "version": version} for v in scanned]
-        key = self._session_key(conn, tenant_id, user, session_id)
         out: list[MemoryEntry] = []
         for (role, content), verdict in zip(turns, verdicts, strict=True):
             now = self._clock()
             expires = None if ttl is None else now + timedelta(seconds=ttl)
-            self._check_quota(conn, tenant_id, user, session_id, now, len(content.encode()))
             entry_id = uuid.uuid4()
             payload: dict[str, object] = {"content": content}
             if verdict is not None:
@@ -193,7 +204,9 @@ class MemoryStore:
         session_id: str,
         now: datetime,
         adding: int,
+        entries: int = 1,
     ) -> None:
+        """Raise `QuotaExceeded` unless `entries` more entries holding `adding` bytes fit."""
         row = conn.execute(
             "SELECT count(*), coalesce(sum(length(sealed)), 0) FROM securerag.memory_entries"
             " WHERE tenant_id = %s AND user_name = %s AND session_id = %s"
@@ -201,7 +214,7 @@ class MemoryStore:
             (tenant_id, user, session_id, now),
         ).fetchone()
         assert row is not None
-        if row[0] + 1 > self._limits.max_entries or row[1] + adding > self._limits.max_bytes:
+        if row[0] + entries > self._limits.max_entries or row[1] + adding > self._limits.max_bytes:
             raise QuotaExceeded(
                 f"session memory is full ({self._limits.max_entries} entries or "
                 f"{self._limits.max_bytes} bytes); delete the session or let entries expire"

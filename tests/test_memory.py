@@ -302,3 +302,47 @@ def test_several_turns_are_stored_all_or_none(
     ):
         store.append_many(tx, tenant, "alice", "s1", [("user", "q"), ("assistant", "a")])
     assert _read(store, conn, tenant, "alice", "s1") == ["first", "second"]
+
+
+def test_a_batch_that_does_not_fit_is_refused_before_it_is_scanned(
+    runtime: Runtime,
+    conn: psycopg.Connection[Any],
+    make_tenant: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Entries are scanned when written, but only once the batch is known to fit: a full
+    session costs no scan, however many turns are offered."""
+    store = MemoryStore(runtime.keyring, limits=MemoryLimits(max_entries=3), scanner=runtime.scanner)
+    tenant = make_tenant()
+    scanned: list[int] = []
+    original = type(runtime.scanner).scan_many
+
+    def spy(self: Any, texts: Any, **kw: Any) -> Any:
+        scanned.append(len(texts))
+        return original(self, texts, **kw)
+
+    monkeypatch.setattr(type(runtime.scanner), "scan_many", spy)
+    with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+        store.append_many(tx, tenant, "alice", "s1", [("user", "q"), ("assistant", "a")])
+    assert scanned == [2]
+    with (
+        pytest.raises(QuotaExceeded),
+        tenant_transaction(conn, tenant.id, access="read", user="alice") as tx,
+    ):
+        store.append_many(tx, tenant, "alice", "s1", [("user", "x" * 1000)] * 50)
+    assert scanned == [2]
+    assert _read(store, conn, tenant, "alice", "s1") == ["q", "a"]
+
+
+def test_writing_no_turns_opens_no_session(
+    runtime: Runtime, conn: psycopg.Connection[Any], make_tenant: Callable[..., Any]
+) -> None:
+    """An empty batch writes nothing: no session, so no key."""
+    tenant = make_tenant()
+    with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
+        assert runtime.memory.append_many(tx, tenant, "alice", "empty", []) == []
+        row = tx.execute(
+            "SELECT count(*) FROM securerag.memory_sessions WHERE tenant_id = %s AND session_id = 'empty'",
+            (tenant.id,),
+        ).fetchone()
+    assert row == (0,)
