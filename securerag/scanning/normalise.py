@@ -91,6 +91,21 @@ class Normalised:
 # looked at one character at a time.
 _NOT_PLAIN = re.compile(r"[^\x20-\x7e\n\t\r]")
 
+# Unicode's Default_Ignorable_Code_Point characters (DerivedCoreProperties.txt) that are not
+# format characters (those are all removed): a renderer draws nothing for them, so between the
+# letters of a word they hide it from every pattern. The Hangul fillers are letters to
+# Unicode, the grapheme joiner and the Khmer inherent vowels combining marks; the rest is
+# unassigned, reserved as ignorable. Counted as zero-width characters.
+_IGNORABLE = frozenset(
+    {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0xFFF0, 0xFFF9)}
+    | set(range(0xE0080, 0xE0100))
+    | set(range(0xE01F0, 0xE1000))
+)
+# Variation selectors: ignorable too, and removed, but not counted: one follows most emoji.
+_VARIATION_SELECTORS = frozenset(
+    {0x180B, 0x180C, 0x180D, 0x180F, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
+)
+
 
 def _strip_invisible(text: str, out: Normalised) -> str:
     tags: list[str] = []
@@ -102,6 +117,11 @@ def _strip_invisible(text: str, out: Normalised) -> str:
         cp = ord(ch)
         if cp in _TAG_RANGE:
             tags.append(chr(cp - _TAG_BASE))
+            return ""
+        if cp in _VARIATION_SELECTORS:
+            return ""
+        if cp in _IGNORABLE:
+            zero_width += 1
             return ""
         category = unicodedata.category(ch)
         if category == "Cc" and ch.isspace():  # vertical tab, form feed, \x1c-\x1f, NEL
