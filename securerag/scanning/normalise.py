@@ -31,7 +31,7 @@ import re
 import unicodedata
 import urllib.parse
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from typing import Any
 
 import re2
@@ -80,7 +80,8 @@ class Normalised:
         """A hidden or decoded part, read as written and folded like the text itself, so that
         homoglyphs, leetspeak or spaced letters inside it are no way around the folding."""
         added = self.add_view(origin, text)
-        self.add_view(origin, fold(text)[0])
+        for folded in folded_readings(text)[0]:
+            self.add_view(origin, folded)
         return added
 
 
@@ -193,7 +194,7 @@ def _is_latin(ch: str) -> bool:
     return ch.isascii() or unicodedata.name(ch, "").startswith("LATIN")
 
 
-def fold_homoglyphs(text: str) -> tuple[str, int]:
+def fold_homoglyphs(text: str, *, every_word: bool = False) -> tuple[str, int]:
     """Fold look-alike characters to Latin where they hide a Latin word.
 
     A look-alike is any character the Unicode confusables list (with what NFKC makes of
@@ -201,7 +202,8 @@ def fold_homoglyphs(text: str) -> tuple[str, int]:
     small-capital `ᴏ`, the symbol `⏽`. A word is folded when it mixes Latin with
     look-alikes and nothing else (`іgnоrе`, `ignᴏre`, `a⏽l`), or when it is made only of
     look-alikes inside mostly Latin text. Cyrillic or Greek prose is left as it is: its
-    own words are not disguised Latin.
+    own words are not disguised Latin; `every_word` folds those too (an extra reading, for an
+    English order spelled in look-alikes inside a Russian document).
     """
     anywhere, word_pattern = _lookalike_patterns()
     if not anywhere.search(text):
@@ -221,7 +223,7 @@ def fold_homoglyphs(text: str) -> tuple[str, int]:
         foreign = [ch for ch in word if ch in table or not _is_latin(ch)]
         if not foreign or not all(ch in table for ch in foreign):
             return word
-        if len(foreign) == len(word) and not mostly_latin:
+        if len(foreign) == len(word) and not (mostly_latin or every_word):
             return word
         folded += len(foreign)
         return "".join(table.get(ch, ch) for ch in word)
@@ -410,10 +412,100 @@ def _decode_runs(text: str, out: Normalised, depth: int) -> None:
 
 def fold(text: str) -> tuple[str, dict[str, int]]:
     """Homoglyphs, then leetspeak, then spaced letters folded; how many of each."""
-    folded, homoglyphs = fold_homoglyphs(text)
-    folded, leet = fold_leet(folded)
+    return _fold_letters(*fold_homoglyphs(text))
+
+
+def _fold_letters(text: str, homoglyphs: int) -> tuple[str, dict[str, int]]:
+    """`fold` after its homoglyph step."""
+    folded, leet = fold_leet(text)
     folded, spaced = fold_spaced(folded)
     return folded, {"homoglyphs": homoglyphs, "leetspeak": leet, "spaced_letters": spaced}
+
+
+@cache
+def _l_patterns() -> tuple[Any, re.Pattern[str], frozenset[str]]:
+    """For `read_l`: where to look (RE2: an `l`-like character after a letter, or one other than
+    `I` and `1` before a letter), a run of `l`-like characters, and the set of them. `l`-like: what the
+    confusables list gives as look-alikes of `l` (`I`, `1`, `|`, `Ӏ`, `Ⅰ`, `ǀ`, ...) as NFKC
+    leaves them, and the small palochka `ӏ` (listed with `i`, drawn as `l`)."""
+    from confusable_homoglyphs import utils
+
+    chars = {"I", "1", "|", "ӏ"}
+    for glyph in utils.load("confusables.json").get("l", []):
+        nfkc = unicodedata.normalize("NFKC", glyph["c"])
+        if len(nfkc) == 1 and nfkc != "l":
+            chars.add(nfkc)
+    every = "".join(map(re.escape, sorted(chars)))
+    foreign = "".join(map(re.escape, sorted(chars - {"I", "1"})))
+    return _hint(f"\\pL[{every}]|[{foreign}]\\pL"), re.compile(f"[{every}]+"), frozenset(chars)
+
+
+def read_l(text: str) -> str:
+    """`aӏӏ`, `aII`, `foӏӏow` -> `all`, `all`, `follow`: characters drawn like `l` read as `l` inside
+    a lower-case word. The confusables list puts `l`, `I`, `1` and `|` in one class and folding
+    must pick one letter for each; the pick is `i` or `I` for most of them, which makes `all`
+    read `aii`. Only in words that are otherwise letters, lower case but for the first (not
+    `getElementById`, base64 or hex), a run is read as `l` when a lower-case letter precedes it
+    and one follows it, or when it ends a word of three or more (`all`, `tel1`) or holds more
+    than `I` and `1` (`aӏ`, `a|`), or when, holding more than those, it starts the word before a
+    lower-case letter (`ӏeak`); `v1`, `v1.2`, `APIs`, `AI` or the pronoun `I` stay."""
+    where, run_pattern, l_like = _l_patterns()
+
+    def in_word(ch: str) -> bool:
+        return ch.isalnum() or ch == "_" or ch in l_like
+
+    words: list[tuple[int, int]] = []  # each word holding a candidate, once, in order
+    for match in where.finditer(text):
+        start, end = match.span()
+        if words and start < words[-1][1]:
+            continue  # in the word just found: each character is walked over once
+        while start > 0 and in_word(text[start - 1]):
+            start -= 1
+        while end < len(text) and in_word(text[end]):
+            end += 1
+        words.append((start, end))
+    if not words:
+        return text
+
+    def read_run(word: str, run: re.Match[str]) -> str:
+        start, end = run.span()
+        after = word[end] if end < len(word) else ""
+        foreign = bool(set(run.group()) - {"I", "1"})  # a bar or a non-ASCII letter: never an `I`
+        if start:
+            ends = not after and (end - start >= 2 or foreign or start >= 2)
+            return "l" * (end - start) if after.islower() or ends else run.group()
+        return "l" * (end - start) if foreign and after.islower() else run.group()
+
+    pieces: list[str] = []
+    done = 0
+    for start, end in words:
+        word = text[start:end]
+        pieces.append(text[done:start])
+        if (word[0] in l_like or word[0].isalpha()) and all(
+            ch.isalpha() and ch.islower() for ch in word[1:] if ch not in l_like
+        ):
+            word = run_pattern.sub(partial(read_run, word), word)
+        pieces.append(word)
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def folded_readings(text: str) -> tuple[list[str], dict[str, int]]:
+    """What folding makes of `text`, and `fold`'s counts: its reading first, then the same with
+    characters drawn like `l` read as `l` (`read_l`) and, where the text is not mostly Latin,
+    with every word made only of look-alikes folded too; each only where it differs."""
+    homoglyphs, n = fold_homoglyphs(text)
+    first, counts = _fold_letters(homoglyphs, n)
+    readings = [first]
+    with_l = read_l(text)
+    if with_l != text:
+        readings.append(fold(with_l)[0])
+    if _lookalike_patterns()[0].search(homoglyphs):  # look-alike words left as they were
+        every, n = fold_homoglyphs(text, every_word=True)
+        if every != homoglyphs:
+            readings.append(_fold_letters(every, n)[0])
+    return list(dict.fromkeys(readings)), counts
 
 
 def _basic(text: str, out: Normalised) -> str:
@@ -466,10 +558,12 @@ def normalise(text: str) -> Normalised:
     out.text = _basic(text, out)
     hidden = _hidden_markup(out.text, out)
 
-    folded, counts = fold(out.text)
+    readings, counts = folded_readings(out.text)
     for signal, n in counts.items():
         out.count(signal, n)
-    out.add_view("folded", folded)
+    for reading in readings:
+        out.add_view("folded", reading)
+    folded = readings[0]
 
     _decode_runs(out.text, out, depth=1)
     # Runs in hidden markup that only its entity decoding reveals (`&#97;&#87;...`).
