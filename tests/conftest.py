@@ -156,3 +156,19 @@ def ingest(conn: psycopg.Connection[Any], runtime: Runtime) -> Callable[..., Ing
             return services.ingestor.store(tx, tenant.id, prepared, actor="test")
 
     return ingest_one
+
+
+@pytest.fixture
+def scan_batches(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Every non-empty batch of texts the runtime's scanner is asked to scan from now on in the
+    test (the texts as a list each): a spy on its `scan_many`, which `scan` goes through too."""
+    batches: list[list[str]] = []
+    original = type(runtime.scanner).scan_many
+
+    def spy(self: Any, texts: Any, **kw: Any) -> Any:
+        if texts:
+            batches.append(list(texts))
+        return original(self, texts, **kw)
+
+    monkeypatch.setattr(type(runtime.scanner), "scan_many", spy)
+    return batches

@@ -308,29 +308,21 @@ def test_a_batch_that_does_not_fit_is_refused_before_it_is_scanned(
     runtime: Runtime,
     conn: psycopg.Connection[Any],
     make_tenant: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
+    scan_batches: list[list[str]],
 ) -> None:
     """Entries are scanned when written, but only once the batch is known to fit: a full
     session costs no scan, however many turns are offered."""
     store = MemoryStore(runtime.keyring, limits=MemoryLimits(max_entries=3), scanner=runtime.scanner)
     tenant = make_tenant()
-    scanned: list[int] = []
-    original = type(runtime.scanner).scan_many
-
-    def spy(self: Any, texts: Any, **kw: Any) -> Any:
-        scanned.append(len(texts))
-        return original(self, texts, **kw)
-
-    monkeypatch.setattr(type(runtime.scanner), "scan_many", spy)
     with tenant_transaction(conn, tenant.id, access="read", user="alice") as tx:
         store.append_many(tx, tenant, "alice", "s1", [("user", "q"), ("assistant", "a")])
-    assert scanned == [2]
+    assert scan_batches == [["q", "a"]]
     with (
         pytest.raises(QuotaExceeded),
         tenant_transaction(conn, tenant.id, access="read", user="alice") as tx,
     ):
         store.append_many(tx, tenant, "alice", "s1", [("user", "x" * 1000)] * 50)
-    assert scanned == [2]
+    assert scan_batches == [["q", "a"]]
     assert _read(store, conn, tenant, "alice", "s1") == ["q", "a"]
 
 

@@ -80,6 +80,7 @@ def test_rescan_reseals_stale_verdicts_and_retrieval_reads_them_without_scanning
     make_tenant: Callable[..., TenantRef],
     ingest: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
+    scan_batches: list[list[str]],
 ) -> None:
     tenant = make_tenant(policy=POLICY)
     ingest(tenant, "handbook/r", "Hotels are reimbursed. Taxis are reimbursed too.", title="Travel", rt=older)
@@ -90,17 +91,9 @@ def test_rescan_reseals_stale_verdicts_and_retrieval_reads_them_without_scanning
     assert (report.documents, report.chunks, report.failed) == (2, 2, ())
     assert set(_versions(admin_conn, tenant)) == {runtime.scanner.version}
 
-    scanned: list[list[str]] = []
-    original = InjectionScanner.scan_many
-
-    def spy(self: Any, texts: Any, **kw: Any) -> Any:
-        if texts:
-            scanned.append(list(texts))
-        return original(self, texts, **kw)
-
-    monkeypatch.setattr(InjectionScanner, "scan_many", spy)
+    scan_batches.clear()  # what ingestion and the rescan scanned
     result = runtime.retriever.retrieve(conn, tenant, "bob", "hotels taxis", k=5)
-    assert scanned == []  # every verdict, titles included, was read sealed
+    assert scan_batches == []  # every verdict, titles included, was read sealed
     assert result.withheld == 1
     assert [c.title for c in result.chunks] == ["Travel"]
     monkeypatch.undo()
