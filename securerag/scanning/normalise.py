@@ -108,9 +108,34 @@ _VARIATION_SELECTORS = frozenset(
 )
 
 
+def _invisible(ch: str) -> bool:
+    cp = ord(ch)
+    return cp in _IGNORABLE or cp in _VARIATION_SELECTORS or unicodedata.category(ch) == "Cf"
+
+
+def _invisible_run(text: str, start: int, end: int) -> tuple[int, bool]:
+    """The end of the run of invisible characters holding `text[start:end]`, and whether the
+    visible characters either side of it are letters or digits."""
+    while start > 0 and _invisible(text[start - 1]):
+        start -= 1
+    while end < len(text) and _invisible(text[end]):
+        end += 1
+    return end, start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+
+
 def _strip_invisible(text: str, out: Normalised) -> str:
+    """Remove what a reader cannot see. Zero-width and other ignorable characters are counted
+    where they sit inside a word, which is where they hide one from a pattern: a joiner between
+    two emoji, a byte-order mark at the start or a soft hyphen (a hyphenation hint) is not."""
     tags: list[str] = []
     zero_width = 0
+    run_end, run_inside = 0, False  # the run of invisible characters last looked at
+
+    def inside_word(match: re.Match[str]) -> bool:
+        nonlocal run_end, run_inside
+        if match.start() >= run_end:  # each run is walked once, however long
+            run_end, run_inside = _invisible_run(text, *match.span())
+        return run_inside
 
     def visit(match: re.Match[str]) -> str:
         nonlocal zero_width
@@ -122,13 +147,18 @@ def _strip_invisible(text: str, out: Normalised) -> str:
         if cp in _VARIATION_SELECTORS:
             return ""
         if cp in _IGNORABLE:
-            zero_width += 1
+            zero_width += inside_word(match)
             return ""
         category = unicodedata.category(ch)
         if category == "Cc" and ch.isspace():  # vertical tab, form feed, \x1c-\x1f, NEL
             return " "
         if category in ("Cf", "Cc"):
-            zero_width += category == "Cf" and not 0xE0000 <= cp <= 0xE007F
+            zero_width += (
+                category == "Cf"
+                and not 0xE0000 <= cp <= 0xE007F
+                and cp != 0xAD  # soft hyphen
+                and inside_word(match)
+            )
             return ""
         return ch
 
