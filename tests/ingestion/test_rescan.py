@@ -158,7 +158,8 @@ def test_rescan_leaves_a_tampered_document_alone_and_finishes_the_rest(
     ingest(tenant, "handbook/x", "Hotels are reimbursed.", rt=older)
     with admin_conn.transaction():
         admin_conn.execute(
-            "UPDATE securerag.chunks SET sealed = overlay(sealed placing '\\x00'::bytea from 20)"
+            # One byte flipped (xor 0xff): setting it to 0 left it as it was one time in 256.
+            "UPDATE securerag.chunks SET sealed = set_byte(sealed, 19, get_byte(sealed, 19) # 255)"
             " WHERE tenant_id = %s AND document_id = %s",
             (tenant.id, bad.document_id),
         )
