@@ -177,6 +177,15 @@ def _strip_invisible(text: str, out: Normalised) -> str:
 
 
 @cache
+def _confusables() -> dict[str, list[dict[str, str]]]:
+    """The Unicode TR39 confusables, as data: each character's look-alikes (`{"c", "n"}`)."""
+    from confusable_homoglyphs import utils
+
+    table: dict[str, list[dict[str, str]]] = utils.load("confusables.json")
+    return table
+
+
+@cache
 def _homoglyph_table() -> dict[str, str]:
     """Non-ASCII characters that look like one ASCII letter or digit (Unicode confusables),
     and what NFKC makes of them.
@@ -186,10 +195,8 @@ def _homoglyph_table() -> dict[str, str]:
     sigma `ς`. So each look-alike's NFKC form maps to the same letter, unless the list
     gives that form a letter of its own.
     """
-    from confusable_homoglyphs import utils  # the Unicode TR39 confusables, as data
-
     table: dict[str, str] = {}
-    for char, glyphs in utils.load("confusables.json").items():
+    for char, glyphs in _confusables().items():
         if len(char) != 1 or char.isascii():
             continue
         latin = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii() and g["c"].isalnum()]
@@ -458,10 +465,8 @@ def _l_patterns() -> tuple[Any, re.Pattern[str], frozenset[str]]:
     `I` and `1` before a letter), a run of `l`-like characters, and the set of them. `l`-like: what the
     confusables list gives as look-alikes of `l` (`I`, `1`, `|`, `Ӏ`, `Ⅰ`, `ǀ`, ...) as NFKC
     leaves them, and the small palochka `ӏ` (listed with `i`, drawn as `l`)."""
-    from confusable_homoglyphs import utils
-
     chars = {"I", "1", "|", "ӏ"}
-    for glyph in utils.load("confusables.json").get("l", []):
+    for glyph in _confusables().get("l", []):
         nfkc = unicodedata.normalize("NFKC", glyph["c"])
         if len(nfkc) == 1 and nfkc != "l":
             chars.add(nfkc)
